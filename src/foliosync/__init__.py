@@ -1,0 +1,3 @@
+"""foliosync: self-hosted brokerage aggregation."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,83 @@
+"""The FastAPI application: `create_app(settings)` wires routers, error handlers and lifespan."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from foliosync import __version__
+from foliosync.config import Settings, get_settings
+from foliosync.db.migrate import upgrade
+from foliosync.db.session import build_engine, session_factory
+from foliosync.errors import FoliosyncError
+
+log = logging.getLogger(__name__)
+
+# Routers are discovered by module so each domain owns its file; a domain not built yet is skipped.
+ROUTER_MODULES = (
+    "foliosync.api.auth",
+    "foliosync.api.accounts",
+    "foliosync.api.ledger",
+    "foliosync.api.aggregator",
+    "foliosync.api.tastytrade",
+    "foliosync.api.schwab",
+    "foliosync.api.live",
+    "foliosync.api.market",
+    "foliosync.api.portfolio",
+    "foliosync.web.pages",
+)
+
+
+def create_app(settings: Settings | None = None, *, run_migrations: bool = True) -> FastAPI:
+    settings = settings or get_settings()
+    settings.check_production()
+    engine = build_engine(settings.database_url)
+    if run_migrations:
+        upgrade(engine)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        from foliosync.sync.runner import start_background, stop_background
+
+        start_background(app)
+        try:
+            yield
+        finally:
+            stop_background(app)
+            engine.dispose()
+
+    app = FastAPI(
+        title="foliosync",
+        version=__version__,
+        description="One correct, private, always-current ledger of every brokerage account you hold.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessionmaker = session_factory(engine)
+
+    @app.exception_handler(FoliosyncError)
+    async def _foliosync_error(_request: Request, exc: FoliosyncError) -> JSONResponse:
+        body = {"error": exc.code, "message": exc.message}
+        if exc.hint:
+            body["hint"] = exc.hint
+        return JSONResponse(status_code=exc.status_code, content=body)
+
+    @app.get("/api/v1/health", tags=["meta"])
+    def health() -> dict[str, str]:
+        return {"status": "ok", "version": __version__}
+
+    for module_name in ROUTER_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name and exc.name.startswith("foliosync."):
+                continue
+            raise
+        app.include_router(module.router)
+    return app

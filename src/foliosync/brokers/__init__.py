@@ -1,0 +1,1 @@
+"""Broker adapters: client (transport), normalizer (pure), adapter (discover + fetch)."""

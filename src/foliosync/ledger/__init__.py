@@ -1,0 +1,1 @@
+"""The canonical ledger: record types every broker normalizes into, the taxonomy, lots, reconciliation."""

@@ -1,0 +1,1 @@
+"""Sync orchestration: BrokerSyncService, AccountSync bookkeeping, locking, Celery tasks."""

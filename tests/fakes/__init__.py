@@ -1,0 +1,1 @@
+"""Loopback fakes of brokers and vendors, speaking their real wire formats."""
