@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
 from dataclasses import dataclass
 
 from foliosync.brokers.base import AdapterFactory, BrokerManifest
@@ -37,8 +38,13 @@ def register(manifest: BrokerManifest, factory: AdapterFactory | None) -> None:
     _REGISTRY[manifest.broker] = RegisteredBroker(manifest, factory)
 
 
+def plugin_modules() -> list[str]:
+    """Extra adapter modules named in FOLIOSYNC_PLUGINS (comma-separated), for third-party brokers."""
+    return [m.strip() for m in os.environ.get("FOLIOSYNC_PLUGINS", "").split(",") if m.strip()]
+
+
 def load_all() -> dict[str, RegisteredBroker]:
-    for module in ADAPTER_MODULES:
+    for module in (*ADAPTER_MODULES, *plugin_modules()):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:

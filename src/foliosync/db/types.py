@@ -23,7 +23,10 @@ def canonical_decimal(value: PyDecimal) -> str:
         raise ValueError(f"not a finite decimal: {value}")
     if value == 0:
         return "0"
-    text = format(value.normalize(), "f")
+    # format(..., "f") is exact; Decimal.normalize() would round to the context's 28 digits.
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
     return text
 
 

@@ -16,6 +16,7 @@ from sqlalchemy import delete, select, tuple_
 from sqlalchemy.orm import Session
 
 from foliosync.db.upsert import UpsertCounts, UpsertReport, bulk_upsert
+from foliosync.ledger.instruments import canonical_symbol
 from foliosync.ledger.records import Batch, InstrumentRef, RawPayloadRef
 from foliosync.models import (
     Balance,
@@ -90,6 +91,14 @@ def read_raw_payload(payload: RawPayload) -> bytes:
 _INSTRUMENT_FIELDS = [f.name for f in dataclasses.fields(InstrumentRef)]
 
 
+def _new_instrument(key: str, ref: InstrumentRef) -> Instrument:
+    values = {name: getattr(ref, name) for name in _INSTRUMENT_FIELDS}
+    values["asset_category"] = ref.asset_category.value
+    if ref.asset_category.value not in ("OPT", "FOP"):
+        values["symbol"] = canonical_symbol(ref.symbol)  # one spelling inside foliosync (BRK.B)
+    return Instrument(key=key, **values)
+
+
 def ensure_instruments(
     session: Session, refs: Iterable[InstrumentRef]
 ) -> tuple[dict[str, int], UpsertCounts]:
@@ -114,17 +123,7 @@ def ensure_instruments(
                     changed = True
             counts.updated += changed
             counts.unchanged += not changed
-    new = [
-        Instrument(
-            key=key,
-            **{
-                n: (getattr(r, n).value if n == "asset_category" else getattr(r, n))
-                for n in _INSTRUMENT_FIELDS
-            },
-        )
-        for key, r in by_key.items()
-        if key not in ids
-    ]
+    new = [_new_instrument(key, ref) for key, ref in by_key.items() if key not in ids]
     if new:
         session.add_all(new)
         session.flush()

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from foliosync.db.base import Base
@@ -15,6 +15,17 @@ class AccountSync(Base):
     """One sync or import attempt for one account: what it did and how it ended."""
 
     __tablename__ = "account_syncs"
+    # At most one active sync per account, enforced by the database itself so that two processes
+    # (two web workers, a worker and beat) can never start a second one: the loser's INSERT fails.
+    __table_args__ = (
+        Index(
+            "uq_account_syncs_one_active",
+            "account_id",
+            unique=True,
+            sqlite_where=text("status IN ('QUEUED', 'RUNNING')"),
+            postgresql_where=text("status IN ('QUEUED', 'RUNNING')"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("broker_accounts.id", ondelete="CASCADE"), index=True)

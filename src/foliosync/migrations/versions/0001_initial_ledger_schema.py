@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-24 22:54:23.304837
+Create Date: 2026-11-24 23:01:47.003308
 """
 
 from collections.abc import Sequence
@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 import foliosync.db.types
+
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -186,6 +187,13 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("account_syncs", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_account_syncs_account_id"), ["account_id"], unique=False)
+        batch_op.create_index(
+            "uq_account_syncs_one_active",
+            ["account_id"],
+            unique=True,
+            sqlite_where=sa.text("status IN ('QUEUED', 'RUNNING')"),
+            postgresql_where=sa.text("status IN ('QUEUED', 'RUNNING')"),
+        )
 
     op.create_table(
         "oauth_states",
@@ -671,6 +679,11 @@ def downgrade() -> None:
     op.drop_table("raw_payloads")
     op.drop_table("oauth_states")
     with op.batch_alter_table("account_syncs", schema=None) as batch_op:
+        batch_op.drop_index(
+            "uq_account_syncs_one_active",
+            sqlite_where=sa.text("status IN ('QUEUED', 'RUNNING')"),
+            postgresql_where=sa.text("status IN ('QUEUED', 'RUNNING')"),
+        )
         batch_op.drop_index(batch_op.f("ix_account_syncs_account_id"))
 
     op.drop_table("account_syncs")

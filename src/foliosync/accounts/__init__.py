@@ -1,0 +1,1 @@
+"""Broker accounts: add, list, delete, scoped to their owner."""

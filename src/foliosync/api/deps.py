@@ -1,0 +1,51 @@
+"""FastAPI dependencies: the request's database session, settings and the authenticated user.
+
+The endpoint owns the unit of work and commits explicitly; the session is rolled back and closed
+when the request ends. The user comes from a bearer token, or from the web UI's session cookie.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy.orm import Session
+
+from foliosync.auth.tokens import read_access_token
+from foliosync.config import Settings
+from foliosync.errors import AuthenticationFailed
+from foliosync.models import User
+
+SESSION_COOKIE = "foliosync_session"
+
+oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/login", auto_error=False)
+
+
+def app_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def db_session(request: Request) -> Iterator[Session]:
+    session: Session = request.app.state.sessionmaker()
+    try:
+        yield session
+    finally:
+        session.rollback()
+        session.close()
+
+
+def current_user(
+    request: Request,
+    token: str | None = Depends(oauth2_scheme),
+    session: Session = Depends(db_session),
+    settings: Settings = Depends(app_settings),
+) -> User:
+    token = token or request.cookies.get(SESSION_COOKIE)
+    if not token:
+        raise AuthenticationFailed("Not logged in.", hint="Log in at POST /api/v1/auth/login.")
+    user = session.get(User, read_access_token(settings, token))
+    if user is None or not user.is_active:
+        raise AuthenticationFailed("This account no longer exists.", hint="Log in again.")
+    return user

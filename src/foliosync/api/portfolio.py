@@ -1,0 +1,53 @@
+"""/api/v1/portfolio: consolidated holdings across the caller's accounts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel
+from sqlalchemy.orm import Session
+
+from foliosync.api.deps import current_user, db_session
+from foliosync.ledger.queries import owned_account_ids
+from foliosync.models import User
+from foliosync.portfolio.holdings import consolidated_holdings
+
+router = APIRouter(prefix="/api/v1/portfolio", tags=["portfolio"])
+
+
+class HoldingOut(BaseModel):
+    instrument_id: int
+    symbol: str
+    description: str | None
+    asset_category: str
+    currency: str
+    sector: str | None
+    quantity: Decimal
+    price: Decimal | None
+    price_as_of: datetime | None
+    market_value: Decimal
+    market_value_base: Decimal
+    cost_basis: Decimal | None
+    unrealized_pnl: Decimal | None
+    weight: Decimal
+    accounts: int
+
+
+class HoldingsOut(BaseModel):
+    holdings: list[HoldingOut]
+    total_market_value_base: Decimal
+
+
+@router.get("/positions", response_model=HoldingsOut)
+def positions(
+    account_id: int | None = None, user: User = Depends(current_user), session: Session = Depends(db_session)
+) -> HoldingsOut:
+    if account_id is not None:
+        owned_account_ids(session, user.id, account_id)  # 404 for an account that is not the caller's
+    holdings = consolidated_holdings(session, user.id, account_id)
+    return HoldingsOut(
+        holdings=[HoldingOut(**h.__dict__) for h in holdings],
+        total_market_value_base=sum((h.market_value_base for h in holdings), Decimal(0)),
+    )

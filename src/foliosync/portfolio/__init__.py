@@ -1,0 +1,1 @@
+"""Read model over the ledger: consolidated holdings, allocation, income."""
