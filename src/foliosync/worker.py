@@ -7,6 +7,7 @@ and retried with backoff only for transient broker errors.
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
@@ -20,10 +21,8 @@ from foliosync.sync.service import run_sync
 log = logging.getLogger(__name__)
 
 
-def make_celery() -> Celery:
-    settings = get_settings()
-    broker = settings.redis_url or "memory://"
-    app = Celery("foliosync", broker=broker)
+def make_celery(broker_url: str | None) -> Celery:
+    app = Celery("foliosync", broker=broker_url or "memory://")
     app.conf.update(
         task_acks_late=True,
         task_reject_on_worker_lost=True,
@@ -39,7 +38,13 @@ def make_celery() -> Celery:
     return app
 
 
-celery_app = make_celery()
+celery_app = make_celery(get_settings().redis_url)
+
+
+@functools.lru_cache(maxsize=4)
+def producer_for(redis_url: str) -> Celery:
+    """A Celery app that only sends tasks, bound to the given broker (the web app's REDIS_URL)."""
+    return make_celery(redis_url)
 
 
 @celery_app.task(name="foliosync.sync_account", bind=True, max_retries=MAX_ATTEMPTS - 1)

@@ -32,8 +32,16 @@ def _account(session):
 def test_decimal_amounts_round_trip_exactly(session, amount):
     account = _account(session)
     session.add(
-        CashTransaction(account_id=account.id, source="api", natural_key="k", kind="FEE", amount=amount,
-                        currency="USD", posted_date=date(2025, 1, 1), fx_rate_to_base=Decimal("1.123456789012"))
+        CashTransaction(
+            account_id=account.id,
+            source="api",
+            natural_key="k",
+            kind="FEE",
+            amount=amount,
+            currency="USD",
+            posted_date=date(2025, 1, 1),
+            fx_rate_to_base=Decimal("1.123456789012"),
+        )
     )
     session.commit()
     session.expire_all()

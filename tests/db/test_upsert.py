@@ -23,8 +23,15 @@ def _account(session) -> int:
 
 def _row(account_id: int, key: str, amount: Decimal, kind: str = "FEE") -> dict:
     return {
-        "account_id": account_id, "source": "flex_xml", "natural_key": key, "kind": kind, "amount": amount,
-        "currency": "USD", "posted_date": date(2025, 1, 2), "status": "POSTED", "needs_review": False,
+        "account_id": account_id,
+        "source": "flex_xml",
+        "natural_key": key,
+        "kind": kind,
+        "amount": amount,
+        "currency": "USD",
+        "posted_date": date(2025, 1, 2),
+        "status": "POSTED",
+        "needs_review": False,
         "flow_scope": "NONE",
     }
 
@@ -43,13 +50,16 @@ def test_insert_then_unchanged_then_update_counts(session):
     assert (third.inserted, third.updated, third.unchanged) == (1, 1, 49)
     session.commit()
     assert session.scalar(select(func.count(CashTransaction.id))) == 51
-    assert session.scalar(select(CashTransaction.amount).where(CashTransaction.natural_key == "k3")) == Decimal("9.99")
+    assert session.scalar(
+        select(CashTransaction.amount).where(CashTransaction.natural_key == "k3")
+    ) == Decimal("9.99")
 
 
 def test_duplicate_keys_in_one_batch_keep_the_last(session):
     acct = _account(session)
-    counts = bulk_upsert(session, CashTransaction.__table__,
-                         [_row(acct, "k", Decimal(1)), _row(acct, "k", Decimal(2))], KEY)
+    counts = bulk_upsert(
+        session, CashTransaction.__table__, [_row(acct, "k", Decimal(1)), _row(acct, "k", Decimal(2))], KEY
+    )
     assert counts.inserted == 1
     assert session.scalar(select(CashTransaction.amount)) == Decimal(2)
 
@@ -76,8 +86,14 @@ def test_json_columns_compare_by_value(session):
     from foliosync.models import Balance
 
     acct = _account(session)
-    row = {"account_id": acct, "source": "api", "as_of_date": date(2025, 1, 1), "currency": "USD",
-           "cash": Decimal(1), "components": {"stock": "10", "options": "-2"}}
+    row = {
+        "account_id": acct,
+        "source": "api",
+        "as_of_date": date(2025, 1, 1),
+        "currency": "USD",
+        "cash": Decimal(1),
+        "components": {"stock": "10", "options": "-2"},
+    }
     key = ("account_id", "source", "as_of_date", "currency")
     assert bulk_upsert(session, Balance.__table__, [row], key).inserted == 1
     assert bulk_upsert(session, Balance.__table__, [dict(row)], key).unchanged == 1
@@ -86,8 +102,13 @@ def test_json_columns_compare_by_value(session):
 
 
 keys = st.sampled_from([f"k{i}" for i in range(6)])
-amounts = st.decimals(min_value=Decimal("-1000000"), max_value=Decimal("1000000"), places=8,
-                      allow_nan=False, allow_infinity=False)
+amounts = st.decimals(
+    min_value=Decimal("-1000000"),
+    max_value=Decimal("1000000"),
+    places=8,
+    allow_nan=False,
+    allow_infinity=False,
+)
 kinds = st.sampled_from(["FEE", "DIVIDEND"])
 batches = st.lists(st.lists(st.tuples(keys, amounts, kinds), max_size=8), min_size=1, max_size=5)
 
@@ -107,8 +128,9 @@ def test_any_sequence_of_upserts_ends_in_the_model_state_with_correct_counts(ses
         latest = {k: (a, kind) for k, a, kind in batch}  # last row wins within a batch
         expected_ins = sum(1 for k in latest if k not in model)
         expected_upd = sum(1 for k, v in latest.items() if k in model and model[k] != v)
-        counts = bulk_upsert(session, CashTransaction.__table__,
-                             [_row(acct, k, a, kind) for k, a, kind in batch], KEY)
+        counts = bulk_upsert(
+            session, CashTransaction.__table__, [_row(acct, k, a, kind) for k, a, kind in batch], KEY
+        )
         model.update(latest)
         assert (counts.inserted, counts.updated) == (expected_ins, expected_upd)
         assert counts.unchanged == len(latest) - expected_ins - expected_upd

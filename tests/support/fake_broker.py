@@ -21,7 +21,14 @@ from foliosync.brokers.base import (
     FetchResult,
 )
 from foliosync.brokers.registry import register
-from foliosync.ledger.records import AccountInfo, Batch, CashRecord, InstrumentRef, PositionRecord, TradeRecord
+from foliosync.ledger.records import (
+    AccountInfo,
+    Batch,
+    CashRecord,
+    InstrumentRef,
+    PositionRecord,
+    TradeRecord,
+)
 from foliosync.ledger.taxonomy import AssetCategory, Broker, CashKind, SourceFormat, TradeKind
 
 MANIFEST = BrokerManifest(
@@ -43,19 +50,44 @@ def sample_batch(numbers: list[str]) -> Batch:
     for n in numbers:
         batch.accounts.append(AccountInfo(n))
         batch.trades.append(
-            TradeRecord(account=n, natural_key=f"T-{n}-1", instrument=aapl, kind=TradeKind.BUY, side="BUY",
-                        trade_date=date(2025, 1, 2), quantity=Decimal(10), price=Decimal("150.25"),
-                        gross_amount=Decimal("-1502.5"), net_amount=Decimal("-1503.5"), currency="USD",
-                        commission=Decimal(-1))
+            TradeRecord(
+                account=n,
+                natural_key=f"T-{n}-1",
+                instrument=aapl,
+                kind=TradeKind.BUY,
+                side="BUY",
+                trade_date=date(2025, 1, 2),
+                quantity=Decimal(10),
+                price=Decimal("150.25"),
+                gross_amount=Decimal("-1502.5"),
+                net_amount=Decimal("-1503.5"),
+                currency="USD",
+                commission=Decimal(-1),
+            )
         )
         batch.cash.append(
-            CashRecord(account=n, natural_key=f"C-{n}-1", kind=CashKind.DIVIDEND, amount=Decimal("2.40"),
-                       currency="USD", posted_date=date(2025, 2, 14), instrument=aapl)
+            CashRecord(
+                account=n,
+                natural_key=f"C-{n}-1",
+                kind=CashKind.DIVIDEND,
+                amount=Decimal("2.40"),
+                currency="USD",
+                posted_date=date(2025, 2, 14),
+                instrument=aapl,
+            )
         )
         batch.positions.append(
-            PositionRecord(account=n, instrument=aapl, as_of_date=date(2025, 3, 1),
-                           as_of=datetime(2025, 3, 1, 21, tzinfo=UTC), quantity=Decimal(10), currency="USD",
-                           mark_price=Decimal("160"), market_value=Decimal("1600"), cost_basis=Decimal("1503.5"))
+            PositionRecord(
+                account=n,
+                instrument=aapl,
+                as_of_date=date(2025, 3, 1),
+                as_of=datetime(2025, 3, 1, 21, tzinfo=UTC),
+                quantity=Decimal(10),
+                currency="USD",
+                mark_price=Decimal("160"),
+                market_value=Decimal("1600"),
+                cost_basis=Decimal("1503.5"),
+            )
         )
     return batch
 
@@ -66,7 +98,9 @@ class TestBrokerAdapter:
     def discover_accounts(self, credentials: Mapping[str, str]) -> list[AccountInfo]:
         return [AccountInfo(n) for n in credentials.get("accounts", "TB001").split(",")]
 
-    def fetch(self, credentials: Mapping[str, str], account: AccountContext, since: datetime | None) -> FetchResult:
+    def fetch(
+        self, credentials: Mapping[str, str], account: AccountContext, since: datetime | None
+    ) -> FetchResult:
         mode = credentials.get("mode", "ok")
         if mode == "auth":
             raise BrokerAuthError("Test Broker refused the API key.", hint="Create a new key.")

@@ -150,7 +150,7 @@ def _aggregate_in_python(session: Session, user_id: int, account_id: int | None)
     )
     by_instrument: dict[int, Holding] = {}
     accounts: dict[int, set[int]] = {}
-    for position, inst in session.execute(query).tuples():
+    for position, inst in session.execute(query):
         fx = position.fx_rate_to_base if position.fx_rate_to_base is not None else Decimal(1)
         h = by_instrument.get(inst.id)
         if h is None:

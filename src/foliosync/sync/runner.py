@@ -90,9 +90,10 @@ def dispatch(state: Any, sync_id: int) -> None:
     """Hand a committed, QUEUED sync to whatever runs jobs in this deployment."""
     settings: Settings = state.settings
     if settings.uses_redis:
-        from foliosync.worker import celery_app
+        from foliosync.worker import producer_for
 
-        celery_app.send_task("foliosync.sync_account", args=[sync_id])
+        assert settings.redis_url is not None
+        producer_for(settings.redis_url).send_task("foliosync.sync_account", args=[sync_id])
         return
     runner: InProcessRunner | None = getattr(state, "runner", None)
     if runner is None:

@@ -30,7 +30,7 @@ from foliosync.db.session import session_factory, session_scope
 from foliosync.errors import FoliosyncError, ValidationFailed
 from foliosync.ledger.reconcile import reconcile_account
 from foliosync.ledger.taxonomy import AccountStatus, SyncStatus
-from foliosync.ledger.writer import write_batch
+from foliosync.ledger.writer import store_raw_payload, write_batch
 from foliosync.models import AccountSync, BrokerAccount
 from foliosync.vault import CredentialVault, vault_from_settings
 from foliosync.vault.store import open_credentials, save_credentials
@@ -275,37 +275,69 @@ def _write_result(engine: Engine, settings: Settings, sync_id: int, user_id: int
         assert account is not None
         accounts = _map_accounts(session, account, batch.account_numbers(), vault, result, user_id)
         account_ids = {number: acct.id for number, acct in accounts.items()}
-        report = write_batch(session, batch, account_ids, user_id=user_id)
-        notes = list(batch.warnings)
-        notes += [f"section missing or empty: {name}" for name in sorted(batch.missing_sections)]
-        own_number = account.external_account_id or ""
-        reconciliation = reconcile_account(
-            session, account.id, own_number, batch.for_account(own_number), account_ids
-        )
-        if not reconciliation.ok:
-            notes.append(f"reconciliation found {len(reconciliation.differences)} differences")
-        partial = bool(batch.missing_sections) or (reconciliation.checked and not reconciliation.ok)
-        status = SyncStatus.PARTIAL if partial else SyncStatus.SUCCESS
+        for ref in batch.raw_payloads:
+            store_raw_payload(
+                session,
+                user_id,
+                account.broker,
+                ref,
+                account_ids.get(ref.account) if ref.account else account.id,
+            )
+        now = utcnow()
+        status = SyncStatus.SUCCESS
+        # Each account found in the batch gets its own counts; siblings get their own sync rows.
+        for number, target in accounts.items():
+            part = batch.for_account(number)
+            report = write_batch(session, part, account_ids, user_id=user_id, archive=False)
+            reconciliation = reconcile_account(session, target.id, number, part, account_ids)
+            notes = list(batch.warnings)
+            notes += [f"section missing or empty: {name}" for name in sorted(batch.missing_sections)]
+            if reconciliation.checked and not reconciliation.ok:
+                notes.append(f"reconciliation found {len(reconciliation.differences)} differences")
+            partial = bool(batch.missing_sections) or (reconciliation.checked and not reconciliation.ok)
+            part_status = SyncStatus.PARTIAL if partial else SyncStatus.SUCCESS
+            row = (
+                sync
+                if target.id == account.id
+                else AccountSync(
+                    account_id=target.id,
+                    trigger="discovered",
+                    queued_at=sync.queued_at,
+                    started_at=sync.started_at,
+                )
+            )
+            if row is not sync:
+                session.add(row)
+            row.status = part_status.value
+            row.finished_at = now
+            row.duration_ms = int((now - (sync.started_at or now)).total_seconds() * 1000)
+            row.counts = report.as_dict()
+            row.reconciliation = reconciliation.as_dict()
+            row.warnings = notes
+            row.error_class = None
+            row.error_message = None
+            target.sync_status = part_status.value
+            target.last_sync_at = now
+            if part_status is SyncStatus.SUCCESS:
+                target.last_successful_sync = now
+            if target.id == account.id:
+                status = part_status
         if result.updated_credentials:
             save_credentials(session, vault, account.id, result.updated_credentials)
-        now = utcnow()
         if result.next_cursor is not None:
             account.sync_cursor = dict(result.next_cursor)
-        sync.status = status.value
-        sync.finished_at = now
-        sync.duration_ms = int((now - (sync.started_at or now)).total_seconds() * 1000)
-        sync.counts = report.as_dict()
-        sync.reconciliation = reconciliation.as_dict()
-        sync.warnings = notes
-        sync.error_class = None
-        sync.error_message = None
-        account.sync_status = status.value
-        account.last_sync_at = now
+        if account.id not in {a.id for a in accounts.values()}:
+            # Nothing in the batch named this account: never a silent success.
+            status = SyncStatus.PARTIAL
+            sync.status = status.value
+            sync.finished_at = now
+            sync.counts = {}
+            sync.warnings = ["the broker returned no data for this account"]
+            account.sync_status = status.value
+            account.last_sync_at = now
         account.needs_reauth = False
         if account.status in (AccountStatus.PENDING.value, AccountStatus.NEEDS_REAUTH.value):
             account.status = AccountStatus.CONNECTED.value
-        if status is SyncStatus.SUCCESS:
-            account.last_successful_sync = now
         session.commit()
         return status.value
     except BaseException:
