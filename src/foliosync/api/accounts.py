@@ -17,7 +17,7 @@ from foliosync.accounts.service import (
     reauth_warning,
     sync_history,
 )
-from foliosync.api.deps import app_settings, current_user, db_session
+from foliosync.api.deps import IdPath, app_settings, current_user, db_session
 from foliosync.config import Settings
 from foliosync.errors import ValidationFailed
 from foliosync.importers import get_format, load_formats
@@ -152,14 +152,14 @@ def add_my_account(
 
 @router.get("/{account_id}", response_model=AccountOut)
 def get_my_account(
-    account_id: int, user: User = Depends(current_user), session: Session = Depends(db_session)
+    account_id: IdPath, user: User = Depends(current_user), session: Session = Depends(db_session)
 ) -> AccountOut:
     return AccountOut.of(session, get_owned_account(session, user, account_id))
 
 
 @router.delete("/{account_id}", response_model=DeleteOut)
 def delete_my_account(
-    account_id: int,
+    account_id: IdPath,
     keep_ledger: bool = False,
     user: User = Depends(current_user),
     session: Session = Depends(db_session),
@@ -177,7 +177,7 @@ def delete_my_account(
 
 @router.post("/{account_id}/sync", status_code=202, response_model=SyncRequestOut)
 def sync_my_account(
-    account_id: int,
+    account_id: IdPath,
     request: Request,
     user: User = Depends(current_user),
     session: Session = Depends(db_session),
@@ -192,7 +192,7 @@ def sync_my_account(
 
 @router.get("/{account_id}/syncs", response_model=list[SyncOut])
 def my_account_syncs(
-    account_id: int, user: User = Depends(current_user), session: Session = Depends(db_session)
+    account_id: IdPath, user: User = Depends(current_user), session: Session = Depends(db_session)
 ) -> list[SyncOut]:
     account = get_owned_account(session, user, account_id)
     return [SyncOut.of(s) for s in sync_history(session, account)]
@@ -200,7 +200,10 @@ def my_account_syncs(
 
 @router.get("/{account_id}/syncs/{sync_id}", response_model=SyncOut)
 def my_account_sync(
-    account_id: int, sync_id: int, user: User = Depends(current_user), session: Session = Depends(db_session)
+    account_id: IdPath,
+    sync_id: IdPath,
+    user: User = Depends(current_user),
+    session: Session = Depends(db_session),
 ) -> SyncOut:
     account = get_owned_account(session, user, account_id)
     sync = session.get(AccountSync, sync_id)
@@ -213,7 +216,7 @@ def my_account_sync(
 
 @router.post("/{account_id}/import")
 async def import_into_account(
-    account_id: int,
+    account_id: IdPath,
     files: list[UploadFile] = File(...),
     format: str | None = Form(default=None),
     user: User = Depends(current_user),

@@ -7,8 +7,9 @@ when the request ends. The user comes from a bearer token, or from the web UI's 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Query, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 
@@ -49,3 +50,9 @@ def current_user(
     if user is None or not user.is_active:
         raise AuthenticationFailed("This account no longer exists.", hint="Log in again.")
     return user
+
+
+# Ids are 32-bit positive integers everywhere (SQLite and PostgreSQL INTEGER); anything else is a 422.
+MAX_ID = 2_147_483_647
+IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
+OptionalIdQuery = Annotated[int | None, Query(ge=1, le=MAX_ID)]

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-from foliosync.api.deps import current_user, db_session
+from foliosync.api.deps import OptionalIdQuery, current_user, db_session
 from foliosync.ledger.queries import FAMILIES, list_records
 from foliosync.models import User
 
@@ -26,7 +26,7 @@ class PageOut(BaseModel):
 
 def _endpoint(family: str) -> Any:
     def read(
-        account_id: int | None = None,
+        account_id: OptionalIdQuery = None,
         start: date | None = None,
         end: date | None = None,
         kind: str | None = Query(default=None, max_length=32),

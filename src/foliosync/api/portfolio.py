@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
-from foliosync.api.deps import current_user, db_session
+from foliosync.api.deps import OptionalIdQuery, current_user, db_session
 from foliosync.ledger.queries import owned_account_ids
 from foliosync.models import User
 from foliosync.portfolio.holdings import consolidated_holdings
@@ -42,7 +42,9 @@ class HoldingsOut(BaseModel):
 
 @router.get("/positions", response_model=HoldingsOut)
 def positions(
-    account_id: int | None = None, user: User = Depends(current_user), session: Session = Depends(db_session)
+    account_id: OptionalIdQuery = None,
+    user: User = Depends(current_user),
+    session: Session = Depends(db_session),
 ) -> HoldingsOut:
     if account_id is not None:
         owned_account_ids(session, user.id, account_id)  # 404 for an account that is not the caller's
