@@ -64,6 +64,7 @@ def db_current() -> None:
 @app.command()
 def rebuild(
     user: str | None = typer.Option(None, "--user", help="Rebuild this user's ledger (default: every user)."),
+    clean: bool = typer.Option(False, "--clean", help="Delete derived rows first, so stale ones go too."),
 ) -> None:
     """Re-derive the ledger from every archived raw payload (after a mapping fix, say)."""
     from foliosync.sync.rebuild import rebuild_ledger
@@ -75,8 +76,12 @@ def rebuild(
         def tick(done: int, total: int) -> None:
             progress.update(task, completed=done, total=total)
 
-        result = rebuild_ledger(engine, user_email=user, on_progress=tick)
+        result = rebuild_ledger(engine, user_email=user, clean=clean, on_progress=tick)
     console.print(f"Rebuilt from {result.payloads} payloads: {result.report.written} rows written.")
+    if result.skipped_kinds:
+        console.print(
+            f"No parser for payload kinds: {', '.join(sorted(result.skipped_kinds))} (kept, not re-derived)."
+        )
     for name, failure in result.failures:
         err_console.print(f"[red]{name}:[/] {failure}")
     if result.failures:
