@@ -14,6 +14,7 @@ is plenty fast and gives exact counts.
 from __future__ import annotations
 
 import itertools
+import operator
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,7 +26,7 @@ from psycopg.types.json import Jsonb
 from sqlalchemy import JSON, Table, and_, bindparam, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
-from foliosync.db.types import canonical_decimal
+from foliosync.db.types import UTCDateTime, canonical_decimal
 
 # Columns the upsert never compares or overwrites: surrogate ids and first-write timestamps.
 NEVER_UPDATED = frozenset({"id", "created_at"})
@@ -74,19 +75,28 @@ class UpsertReport:
 
 
 def _plain(value: Any) -> Any:
-    """Enums to their values, so every driver sees plain str/int."""
-    if isinstance(value, Enum):
+    """Enums to their values. (StrEnum members already are str, and drivers send their value.)"""
+    if isinstance(value, Enum) and not isinstance(value, str):
         return value.value
     return value
 
 
 def _dedupe(rows: Iterable[Mapping[str, Any]], key_cols: Sequence[str]) -> list[dict[str, Any]]:
-    """Last row wins per key: ON CONFLICT cannot touch one row twice in a statement."""
-    by_key: dict[tuple[Any, ...], dict[str, Any]] = {}
-    for row in rows:
-        clean = {k: _plain(v) for k, v in row.items()}
-        by_key[tuple(clean[c] for c in key_cols)] = clean
-    return list(by_key.values())
+    """Last row wins per key: ON CONFLICT cannot touch one row twice in a statement.
+
+    The caller's dicts are kept as they are (no per-row copy: this is the hot path of a large import);
+    only plain (non-str) Enum values, which no driver adapts, are converted.
+    """
+    row_list = rows if isinstance(rows, list) else list(rows)
+    if not row_list:
+        return []
+    key_of = operator.itemgetter(*key_cols)
+    by_key = {key_of(row): row for row in row_list}
+    unique = list(by_key.values()) if len(by_key) != len(row_list) else list(row_list)
+    enum_cols = [c for c, v in unique[0].items() if isinstance(v, Enum) and not isinstance(v, str)]
+    if enum_cols:
+        unique = [{**row, **{c: _plain(row[c]) for c in enum_cols}} for row in unique]
+    return [dict(row) if not isinstance(row, dict) else row for row in unique]
 
 
 def bulk_upsert(
@@ -124,14 +134,29 @@ def bulk_upsert(
 _temp_counter = itertools.count()
 
 
-def _copy_value(value: Any, is_json: bool) -> Any:
-    if value is None:
-        return None
-    if is_json:
-        return Jsonb(value)
-    if isinstance(value, datetime) and value.tzinfo is None:
-        raise ValueError("naive datetime refused: foliosync stores tz-aware UTC times only")
-    return value
+def _row_converter(table: Table, columns: list[str]) -> Any:
+    """A function row -> tuple for COPY that touches only columns needing care: JSON (wrapped as
+    jsonb) and timestamps (naive ones refused: PostgreSQL would read them in the session's zone)."""
+    json_idx = [i for i, c in enumerate(columns) if isinstance(table.c[c].type, JSON)]
+    time_idx = [i for i, c in enumerate(columns) if isinstance(table.c[c].type, UTCDateTime)]
+    getter = operator.itemgetter(*columns)
+    if len(columns) == 1:
+        return lambda row: (row[columns[0]],)
+    if not json_idx and not time_idx:
+        return getter
+
+    def convert(row: Mapping[str, Any]) -> Any:
+        values = list(getter(row))
+        for i in json_idx:
+            if values[i] is not None:
+                values[i] = Jsonb(values[i])
+        for i in time_idx:
+            value = values[i]
+            if value is not None and value.tzinfo is None:
+                raise ValueError("naive datetime refused: foliosync stores tz-aware UTC times only")
+        return values
+
+    return convert
 
 
 def _upsert_postgresql(
@@ -147,14 +172,15 @@ def _upsert_postgresql(
     col_list = ", ".join(f'"{c}"' for c in columns)
     compare = [c for c in columns if c not in key_cols and c not in NEVER_UPDATED]
     json_cols = {c for c in columns if isinstance(table.c[c].type, JSON)}
+    convert = _row_converter(table, columns)
     with dbapi_conn.cursor() as cur:
         cur.execute(
             f'CREATE TEMP TABLE "{temp}" ON COMMIT DROP AS SELECT {col_list} FROM "{table.name}" WITH NO DATA'
         )
         with cur.copy(f'COPY "{temp}" ({col_list}) FROM STDIN') as copy:
-            flags = [c in json_cols for c in columns]
+            write = copy.write_row
             for row in rows:
-                copy.write_row([_copy_value(row[c], j) for c, j in zip(columns, flags, strict=True)])
+                write(convert(row))
         conflict = ", ".join(f'"{c}"' for c in key_cols)
         if compare:
             # jsonb compares by value; json has no equality operator, so compare JSON columns as jsonb.
@@ -167,15 +193,17 @@ def _upsert_postgresql(
             action = f"DO UPDATE SET {sets} WHERE ({target}, NULL) IS DISTINCT FROM ({incoming}, NULL)"
         else:
             action = "DO NOTHING"
+        # Count inserts vs updates server-side (xmax = 0 marks a fresh tuple); unchanged rows return nothing.
         cur.execute(
-            f'INSERT INTO "{table.name}" ({col_list}) SELECT {col_list} FROM "{temp}" '
-            f"ON CONFLICT ({conflict}) {action} RETURNING (xmax = 0)"
+            f'WITH merged AS (INSERT INTO "{table.name}" ({col_list}) SELECT {col_list} FROM "{temp}" '
+            f"ON CONFLICT ({conflict}) {action} RETURNING (xmax = 0) AS fresh) "
+            "SELECT count(*) FILTER (WHERE fresh), count(*) FROM merged"
         )
-        results = cur.fetchall()
+        fetched = cur.fetchone()
+        assert fetched is not None
+        inserted, written = int(fetched[0]), int(fetched[1])
         cur.execute(f'DROP TABLE "{temp}"')
-    inserted = sum(1 for (was_insert,) in results if was_insert)
-    updated = len(results) - inserted
-    return UpsertCounts(inserted=inserted, updated=updated, unchanged=len(rows) - len(results))
+    return UpsertCounts(inserted=inserted, updated=written - inserted, unchanged=len(rows) - written)
 
 
 # --- SQLite (and any other engine): read, compare, write only the difference ---------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 from sqlalchemy import Boolean, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
+from foliosync.db.types import key_string
 from foliosync.ledger.taxonomy import RecordStatus
 
 
@@ -19,8 +20,8 @@ class LedgerRecordColumns:
     def account_id(cls) -> Mapped[int]:
         return mapped_column(ForeignKey("broker_accounts.id", ondelete="CASCADE"), nullable=False)
 
-    source: Mapped[str] = mapped_column(String(16), nullable=False)
-    natural_key: Mapped[str] = mapped_column(String(160), nullable=False)
+    source: Mapped[str] = mapped_column(key_string(16), nullable=False)
+    natural_key: Mapped[str] = mapped_column(key_string(160), nullable=False)
     status: Mapped[str] = mapped_column(String(16), nullable=False, default=RecordStatus.POSTED.value)
     needs_review: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     raw_type: Mapped[str | None] = mapped_column(String(64))

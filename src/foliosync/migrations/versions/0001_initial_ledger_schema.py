@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-24 23:01:47.003308
+Create Date: 2026-11-24 23:11:04.213929
 """
 
 from collections.abc import Sequence
@@ -298,8 +298,16 @@ def upgrade() -> None:
         sa.Column("action_id", sa.String(length=64), nullable=True),
         sa.Column("related_key", sa.String(length=160), nullable=True),
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("source", sa.String(length=16), nullable=False),
-        sa.Column("natural_key", sa.String(length=160), nullable=False),
+        sa.Column(
+            "source",
+            sa.String(length=16).with_variant(sa.String(length=16, collation="C"), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "natural_key",
+            sa.String(length=160).with_variant(sa.String(length=160, collation="C"), "postgresql"),
+            nullable=False,
+        ),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("needs_review", sa.Boolean(), nullable=False),
         sa.Column("raw_type", sa.String(length=64), nullable=True),
@@ -350,8 +358,16 @@ def upgrade() -> None:
         sa.Column("currency", sa.String(length=8), nullable=True),
         sa.Column("effect", sa.JSON(), nullable=False),
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("source", sa.String(length=16), nullable=False),
-        sa.Column("natural_key", sa.String(length=160), nullable=False),
+        sa.Column(
+            "source",
+            sa.String(length=16).with_variant(sa.String(length=16, collation="C"), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "natural_key",
+            sa.String(length=160).with_variant(sa.String(length=160, collation="C"), "postgresql"),
+            nullable=False,
+        ),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("needs_review", sa.Boolean(), nullable=False),
         sa.Column("raw_type", sa.String(length=64), nullable=True),
@@ -399,8 +415,16 @@ def upgrade() -> None:
         sa.Column("underlying_trade_key", sa.String(length=160), nullable=True),
         sa.Column("realized_pnl", foliosync.db.types.Decimal(), nullable=True),
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("source", sa.String(length=16), nullable=False),
-        sa.Column("natural_key", sa.String(length=160), nullable=False),
+        sa.Column(
+            "source",
+            sa.String(length=16).with_variant(sa.String(length=16, collation="C"), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "natural_key",
+            sa.String(length=160).with_variant(sa.String(length=160, collation="C"), "postgresql"),
+            nullable=False,
+        ),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("needs_review", sa.Boolean(), nullable=False),
         sa.Column("raw_type", sa.String(length=64), nullable=True),
@@ -493,8 +517,16 @@ def upgrade() -> None:
         sa.Column("closing_trade_key", sa.String(length=160), nullable=True),
         sa.Column("opening_trade_key", sa.String(length=160), nullable=True),
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("source", sa.String(length=16), nullable=False),
-        sa.Column("natural_key", sa.String(length=160), nullable=False),
+        sa.Column(
+            "source",
+            sa.String(length=16).with_variant(sa.String(length=16, collation="C"), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "natural_key",
+            sa.String(length=160).with_variant(sa.String(length=160, collation="C"), "postgresql"),
+            nullable=False,
+        ),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("needs_review", sa.Boolean(), nullable=False),
         sa.Column("raw_type", sa.String(length=64), nullable=True),
@@ -554,8 +586,16 @@ def upgrade() -> None:
         sa.Column("forced_liquidation", sa.Boolean(), nullable=False),
         sa.Column("notes", sa.String(length=64), nullable=True),
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("source", sa.String(length=16), nullable=False),
-        sa.Column("natural_key", sa.String(length=160), nullable=False),
+        sa.Column(
+            "source",
+            sa.String(length=16).with_variant(sa.String(length=16, collation="C"), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "natural_key",
+            sa.String(length=160).with_variant(sa.String(length=160, collation="C"), "postgresql"),
+            nullable=False,
+        ),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("needs_review", sa.Boolean(), nullable=False),
         sa.Column("raw_type", sa.String(length=64), nullable=True),
@@ -600,8 +640,16 @@ def upgrade() -> None:
         sa.Column("currency", sa.String(length=8), nullable=False),
         sa.Column("counterparty", sa.String(length=128), nullable=True),
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("source", sa.String(length=16), nullable=False),
-        sa.Column("natural_key", sa.String(length=160), nullable=False),
+        sa.Column(
+            "source",
+            sa.String(length=16).with_variant(sa.String(length=16, collation="C"), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "natural_key",
+            sa.String(length=160).with_variant(sa.String(length=160, collation="C"), "postgresql"),
+            nullable=False,
+        ),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("needs_review", sa.Boolean(), nullable=False),
         sa.Column("raw_type", sa.String(length=64), nullable=True),
