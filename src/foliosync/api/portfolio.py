@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from foliosync.api.deps import OptionalIdQuery, current_user, db_session
 from foliosync.ledger.queries import owned_account_ids
 from foliosync.models import User
+from foliosync.portfolio.cache import holdings_cache, ledger_versions
 from foliosync.portfolio.holdings import consolidated_holdings
 
 router = APIRouter(prefix="/api/v1/portfolio", tags=["portfolio"])

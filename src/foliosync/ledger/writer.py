@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import delete, select, tuple_
+from sqlalchemy import delete, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from foliosync.db.upsert import UpsertCounts, UpsertReport, bulk_upsert
@@ -20,6 +20,7 @@ from foliosync.ledger.instruments import canonical_symbol
 from foliosync.ledger.records import Batch, InstrumentRef, RawPayloadRef
 from foliosync.models import (
     Balance,
+    BrokerAccount,
     CashTransaction,
     CorporateAction,
     Instrument,
@@ -206,6 +207,13 @@ def write_batch(
             member = "instrument_id" if family.batch_attr == "positions" else "currency"
             counts.updated += _replace_snapshots(session, family.model, rows, member)
         report.add(table.name, counts)
+    if report.written:
+        touched = sorted(set(account_ids.values()))
+        session.execute(
+            update(BrokerAccount)
+            .where(BrokerAccount.id.in_(touched))
+            .values(ledger_version=BrokerAccount.ledger_version + 1)
+        )
     return report
 
 

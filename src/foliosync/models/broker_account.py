@@ -35,5 +35,7 @@ class BrokerAccount(TimestampMixin, Base):
     sync_interval_minutes: Mapped[int | None] = mapped_column(Integer)
     # Broker-specific sync cursor (e.g. last transaction date fetched), moved only after commit.
     sync_cursor: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)
+    # Bumped by every ledger write for this account: read models cache on it (portfolio holdings).
+    ledger_version: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     # Non-secret broker details (Schwab account hash, TastyTrade nickname, ...).
     details: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict)

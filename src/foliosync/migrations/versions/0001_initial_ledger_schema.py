@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-24 23:11:04.213929
+Create Date: 2026-11-24 23:13:23.778999
 """
 
 from collections.abc import Sequence
@@ -125,6 +125,7 @@ def upgrade() -> None:
         sa.Column("reauth_due_at", foliosync.db.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("sync_interval_minutes", sa.Integer(), nullable=True),
         sa.Column("sync_cursor", sa.JSON(), nullable=False),
+        sa.Column("ledger_version", sa.Integer(), nullable=False),
         sa.Column("details", sa.JSON(), nullable=False),
         sa.Column("created_at", foliosync.db.types.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
