@@ -19,7 +19,14 @@ from tests.support.api import make_settings
 
 def _app(tmp_path_factory):
     path = tmp_path_factory.mktemp("schemathesis") / "api.db"
-    app_settings = make_settings(f"sqlite:///{path}")
+    # Every vendor URL points at a closed loopback port: fuzzed requests must never leave the machine.
+    closed = "http://127.0.0.1:9"
+    app_settings = make_settings(
+        f"sqlite:///{path}", tastytrade_api_url=closed, schwab_api_url=closed, schwab_auth_url=closed,
+        ibkr_flex_url=closed, fmp_api_url=closed, polygon_api_url=closed, wikipedia_url=closed,
+        schwab_client_id="fuzz-client", schwab_redirect_uri="http://127.0.0.1:9/callback",
+        ibkr_tws_port=9,
+    )
     app = create_app(app_settings)
     with session_scope(app.state.engine) as session:
         user = create_user(session, "fuzz@example.com", "fuzz-password-123")

@@ -77,3 +77,20 @@ def test_canonical_decimal_strips_noise():
     assert canonical_decimal(Decimal("1E+3")) == "1000"
     with pytest.raises(ValueError):
         canonical_decimal(Decimal("NaN"))
+
+
+def test_option_keys_use_the_occ_root_not_the_underlying():
+    from datetime import date as d
+
+    from foliosync.ledger.records import InstrumentRef
+    from foliosync.ledger.taxonomy import AssetCategory
+
+    spx = InstrumentRef(AssetCategory.OPT, "SPX   250321C05000000", underlying_symbol="SPX", strike=Decimal(5000),
+                        expiry=d(2025, 3, 21), put_call="C", multiplier=Decimal(100))
+    spxw = InstrumentRef(AssetCategory.OPT, "SPXW  250321C05000000", underlying_symbol="SPX", strike=Decimal(5000),
+                         expiry=d(2025, 3, 21), put_call="C", multiplier=Decimal(100))
+    assert spx.key == "OPT:SPX   250321C05000000"
+    assert spxw.key == "OPT:SPXW  250321C05000000"
+    plain = InstrumentRef(AssetCategory.OPT, "AAPL Jan19'24 150 C", underlying_symbol="AAPL", strike=Decimal(150),
+                          expiry=d(2024, 1, 19), put_call="C")
+    assert plain.key == "OPT:AAPL  240119C00150000"

@@ -32,6 +32,7 @@ def init() -> None:
 def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
     port: int = typer.Option(8000, help="Port to listen on."),
+    workers: int = typer.Option(1, min=1, help="Web worker processes (needs REDIS_URL for jobs when > 1)."),
 ) -> None:
     """Run the web UI and the API (and, without REDIS_URL, the sync jobs) in this process."""
     import uvicorn
@@ -39,10 +40,26 @@ def serve(
     from foliosync.app import create_app
 
     settings = cli_settings()
-    application = create_app(settings)
+    if workers > 1 and not settings.uses_redis:
+        err_console.print(
+            "[red]--workers > 1 needs REDIS_URL[/]: in-process jobs must run in exactly one process."
+        )
+        raise typer.Exit(2)
     mode = "Celery workers via REDIS_URL" if settings.uses_redis else "in-process jobs"
     console.print(f"foliosync on [bold]http://{host}:{port}/[/] ({mode}); API docs at /docs.")
-    uvicorn.run(application, host=host, port=port, log_level=settings.log_level.lower())
+    log_level = settings.log_level.lower()
+    if workers > 1:
+        create_app(settings).state.engine.dispose()  # migrate once, and fail here rather than in a worker
+        uvicorn.run(
+            "foliosync.app:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=log_level,
+        )
+    else:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
 
 
 @db_app.command("upgrade")

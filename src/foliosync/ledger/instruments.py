@@ -45,7 +45,10 @@ def parse_occ_symbol(text: str) -> tuple[str, date, str, Decimal] | None:
 def instrument_key(ref: InstrumentRef) -> str:
     category = ref.asset_category.value
     if category in ("OPT", "FOP") and ref.expiry is not None and ref.strike is not None and ref.put_call:
-        root = canonical_symbol(ref.underlying_symbol or ref.symbol.split()[0])
+        # The OCC root, not the underlying: SPXW and SPX options share an underlying, an expiry and a
+        # strike but are different contracts.
+        parsed = parse_occ_symbol(ref.symbol)
+        root = parsed[0] if parsed else canonical_symbol(ref.underlying_symbol or ref.symbol.split()[0])
         if category == "OPT":
             return f"OPT:{occ_symbol(root, ref.expiry, ref.put_call, ref.strike)}"
         return f"FOP:{root}:{ref.expiry:%Y%m%d}:{ref.put_call}:{ref.strike.normalize()}"

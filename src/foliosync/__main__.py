@@ -1,0 +1,3 @@
+from foliosync.cli import main
+
+main()
