@@ -5,8 +5,11 @@ from foliosync.config import DEVELOPMENT_SECRET_KEY, ConfigurationError, Setting
 
 
 def test_production_refuses_the_development_secret_key():
-    settings = Settings(environment="production", secret_key=DEVELOPMENT_SECRET_KEY,
-                        encryption_key="8fZ2JmQy2QmJq2vRz4sZr7Qy5k5x2P0nX8hK1m3a9Bc=")
+    settings = Settings(
+        environment="production",
+        secret_key=DEVELOPMENT_SECRET_KEY,
+        encryption_key="8fZ2JmQy2QmJq2vRz4sZr7Qy5k5x2P0nX8hK1m3a9Bc=",
+    )
     with pytest.raises(ConfigurationError, match="SECRET_KEY") as info:
         settings.check_production()
     assert "secrets.token_urlsafe" in str(info.value)
@@ -20,8 +23,11 @@ def test_production_refuses_a_missing_encryption_key():
 
 
 def test_production_accepts_real_secrets():
-    Settings(environment="production", secret_key="x" * 48,
-             encryption_key="8fZ2JmQy2QmJq2vRz4sZr7Qy5k5x2P0nX8hK1m3a9Bc=").check_production()
+    Settings(
+        environment="production",
+        secret_key="x" * 48,
+        encryption_key="8fZ2JmQy2QmJq2vRz4sZr7Qy5k5x2P0nX8hK1m3a9Bc=",
+    ).check_production()
 
 
 def test_development_defaults_to_a_sqlite_file_in_the_user_data_dir():
