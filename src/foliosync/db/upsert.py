@@ -225,7 +225,9 @@ def _upsert_generic(
     key_cols: Sequence[str],
 ) -> UpsertCounts:
     compare = [c for c in columns if c not in key_cols and c not in NEVER_UPDATED]
-    key_of = lambda r: tuple(r[c] for c in key_cols)  # noqa: E731
+    def key_of(row: Mapping[str, Any]) -> tuple[Any, ...]:
+        return tuple(row[c] for c in key_cols)
+
     existing: dict[tuple[Any, ...], Mapping[str, Any]] = {}
     key_exprs = [table.c[c] for c in key_cols]
     # SQLite allows 32k bound variables; stay well below it.
@@ -234,7 +236,7 @@ def _upsert_generic(
         keys = [key_of(r) for r in rows[start : start + chunk]]
         query = select(*key_exprs, *[table.c[c] for c in compare]).where(tuple_(*key_exprs).in_(keys))
         for found in session.execute(query).mappings():
-            existing[tuple(found[c] for c in key_cols)] = found
+            existing[tuple(found[c] for c in key_cols)] = dict(found)
     new_rows: list[dict[str, Any]] = []
     changed: list[dict[str, Any]] = []
     unchanged = 0

@@ -24,7 +24,7 @@ MAX_ATTEMPTS = 4
 def backoff_seconds(attempt: int, retry_after: float | None = None) -> float:
     """30 s, 60 s, 120 s ... capped at 15 minutes; a broker's Retry-After wins when longer."""
     delay = min(30.0 * (2**attempt), 900.0)
-    return max(delay, retry_after or 0.0)
+    return float(max(delay, retry_after or 0.0))
 
 
 class InProcessRunner:
