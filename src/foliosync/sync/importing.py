@@ -22,6 +22,7 @@ from foliosync.ledger.reconcile import reconcile_account
 from foliosync.ledger.records import Batch, RawPayloadRef
 from foliosync.ledger.taxonomy import AccountStatus, SyncStatus
 from foliosync.ledger.writer import store_raw_payload, write_batch
+from foliosync.sync.lots import refresh_computed_lots
 from foliosync.models import AccountSync, BrokerAccount, User
 
 
@@ -146,6 +147,10 @@ def import_batch(
     for number, account in accounts.items():
         part = batch.for_account(number)
         report = write_batch(session, part, account_ids, user_id=user.id, archive=False)
+        counts = report.as_dict()
+        lots = refresh_computed_lots(session, account, batch.source.value)
+        if lots is not None:
+            counts["computed_lots"] = lots
         result = reconcile_account(session, account.id, number, part, account_ids)
         status = SyncStatus.SUCCESS
         warnings = [f"section missing or empty: {s}" for s in sorted(batch.missing_sections)]
@@ -160,7 +165,7 @@ def import_batch(
             started_at=started,
             finished_at=now,
             duration_ms=int((now - started).total_seconds() * 1000),
-            counts=report.as_dict(),
+            counts=counts,
             reconciliation=result.as_dict(),
             warnings=warnings,
         )
@@ -175,7 +180,7 @@ def import_batch(
                 account_id=account.id,
                 external_account_id=account.external_account_id,
                 alias=account.alias,
-                counts=report.as_dict(),
+                counts=counts,
                 cash_totals=_cash_totals(part, number),
                 unknown_types=dict(batch.unknown_types),
                 reconciliation=result.as_dict(),

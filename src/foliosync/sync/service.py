@@ -31,6 +31,7 @@ from foliosync.errors import FoliosyncError, ValidationFailed
 from foliosync.ledger.reconcile import reconcile_account
 from foliosync.ledger.taxonomy import AccountStatus, SyncStatus
 from foliosync.ledger.writer import store_raw_payload, write_batch
+from foliosync.sync.lots import refresh_computed_lots
 from foliosync.models import AccountSync, BrokerAccount
 from foliosync.vault import CredentialVault, vault_from_settings
 from foliosync.vault.store import open_credentials, save_credentials
@@ -289,6 +290,10 @@ def _write_result(engine: Engine, settings: Settings, sync_id: int, user_id: int
         for number, target in accounts.items():
             part = batch.for_account(number)
             report = write_batch(session, part, account_ids, user_id=user_id, archive=False)
+            counts = report.as_dict()
+            lots = refresh_computed_lots(session, target, batch.source.value)
+            if lots is not None:
+                counts["computed_lots"] = lots
             reconciliation = reconcile_account(session, target.id, number, part, account_ids)
             notes = list(batch.warnings)
             notes += [f"section missing or empty: {name}" for name in sorted(batch.missing_sections)]
@@ -311,7 +316,7 @@ def _write_result(engine: Engine, settings: Settings, sync_id: int, user_id: int
             row.status = part_status.value
             row.finished_at = now
             row.duration_ms = int((now - (sync.started_at or now)).total_seconds() * 1000)
-            row.counts = report.as_dict()
+            row.counts = counts
             row.reconciliation = reconciliation.as_dict()
             row.warnings = notes
             row.error_class = None

@@ -26,6 +26,7 @@ from foliosync.models import (
     Trade,
     User,
 )
+from foliosync.sync.lots import refresh_computed_lots
 from tests.brokers.tastytrade.conftest import NOW, SECRETS
 
 ACCOUNT = "5WX00001"
@@ -61,8 +62,10 @@ def sync_once(engine, adapter, credentials, account, cursor=None):
     account_id, user_id = account
     result = adapter.fetch(credentials, context(account_id, cursor), None)
     with session_scope(engine) as session:
-        report = write_batch(session, result.batch, {ACCOUNT: account_id}, user_id=user_id)
-    return result, report.as_dict()
+        report = write_batch(session, result.batch, {ACCOUNT: account_id}, user_id=user_id).as_dict()
+        # TastyTrade reports no lots: the sync service rebuilds them from the whole stored history.
+        report["tax_lots"] = refresh_computed_lots(session, session.get(BrokerAccount, account_id), "api")
+    return result, report
 
 
 def counts(engine) -> dict[str, int]:
@@ -160,9 +163,8 @@ def test_incremental_fetch_asks_only_since_the_cursor(adapter, fake, credentials
     assert {t.natural_key for t in result.batch.trades} == set()
     assert {c.natural_key for c in result.batch.cash} == {"1005", "1006", "1007", "1008"}
     assert result.batch.period_start == date(2025, 1, 29)
-    # FIFO over a window would invent lots; incremental syncs leave lots to the ledger.
+    # FIFO over a window would invent lots: lots come from the whole ledger (foliosync.sync.lots).
     assert result.batch.lots == []
-    assert "lots" not in result.batch.sections
     assert result.next_cursor == {"transactions_since": "2025-02-05"}
 
 
@@ -172,7 +174,8 @@ def test_first_fetch_takes_the_whole_history(adapter, fake, credentials):
     [call] = fake.api_requests(TRANSACTIONS)
     assert call.param("start-date") is None
     assert len(result.batch.trades) + len(result.batch.cash) + len(result.batch.corporate_actions) == 9
-    assert result.batch.sections == {"transactions", "positions", "balances", "lots"}
+    assert result.batch.sections == {"transactions", "positions", "balances"}
+    assert result.batch.lots == []
 
 
 def test_estimated_fees_are_updated_in_place(engine, adapter, fake, credentials, account):

@@ -46,8 +46,7 @@ from foliosync.brokers.tastytrade.normalizer import (
     trading_date,
 )
 from foliosync.config import get_settings
-from foliosync.ledger.lots import compute_lots
-from foliosync.ledger.records import AccountInfo, Batch, RawPayloadRef
+from foliosync.ledger.records import AccountInfo, RawPayloadRef
 
 CURSOR_KEY = "transactions_since"
 OVERLAP_DAYS = 3
@@ -154,7 +153,6 @@ class TastyTradeAdapter:
         batch.covers_until = now
         batch.period_start = start
         batch.period_end = trading_date(now)
-        add_computed_lots(batch, full_history=start is None, as_of=trading_date(now))
         return FetchResult(
             batch=batch,
             updated_credentials=updated,
@@ -194,25 +192,6 @@ def _raw_payload(response: RecordedResponse) -> RawPayloadRef:
         source_name=response.source_name,
         account=response.account_number,
     )
-
-
-def add_computed_lots(batch: Batch, *, full_history: bool, as_of: date) -> None:
-    """The one call site of the shared FIFO lot engine: TastyTrade reports no tax lots
-    (taxonomy.md §6.4), so they are computed from the batch's trades, corporate actions,
-    transfers and option events (premium folding, §6.2).
-
-    Only a full-history fetch computes lots: FIFO over an incremental window would see sells whose
-    buys lie before it (the earlier implementation's bug, prior-art-origin §5 item 3). After an
-    incremental sync the lots must be rebuilt from the ledger, which only the sync service can read.
-    """
-    if not full_history:
-        return
-    result = compute_lots(
-        batch.trades, batch.corporate_actions, batch.transfers, batch.option_events, as_of=as_of
-    )
-    batch.lots = result.lots
-    batch.warnings.extend(result.warnings)
-    batch.sections.add("lots")
 
 
 def _factory() -> TastyTradeAdapter:

@@ -1,0 +1,1 @@
+"""Robinhood: account activity CSV import, plus an optional, unofficial read-only API sync."""

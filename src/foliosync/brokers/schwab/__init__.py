@@ -1,0 +1,1 @@
+"""Charles Schwab: Trader API sync and CSV/JSON export import."""
