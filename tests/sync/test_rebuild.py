@@ -17,8 +17,16 @@ def _parser(kind: CashKind):
         batch = Batch(broker=Broker.FIDELITY, source=SourceFormat.CSV)
         for line in content.decode().splitlines():
             key, amount = line.split(",")
-            batch.cash.append(CashRecord(account="", natural_key=key, kind=kind, amount=Decimal(amount),
-                                         currency="USD", posted_date=date(2025, 1, 1)))
+            batch.cash.append(
+                CashRecord(
+                    account="",
+                    natural_key=key,
+                    kind=kind,
+                    amount=Decimal(amount),
+                    currency="USD",
+                    posted_date=date(2025, 1, 1),
+                )
+            )
         return batch
 
     return parse

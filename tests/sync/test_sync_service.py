@@ -129,3 +129,23 @@ def test_transient_errors_are_requeued_until_the_last_attempt(engine):
     with session_scope(engine) as session:
         account = session.get(BrokerAccount, account_id)
         assert account.sync_status == "FAILED" and account.needs_reauth is False
+
+
+def test_the_scheduler_flags_expired_links_and_skips_them(engine):
+    from datetime import UTC, datetime
+
+    from foliosync.sync.runner import queue_due_syncs
+
+    settings, account_id = _setup(engine, {"api_key": "k"})
+    with session_scope(engine) as session:
+        session.get(BrokerAccount, account_id).reauth_due_at = datetime(2020, 1, 1, tzinfo=UTC)
+    assert queue_due_syncs(engine, settings) == []
+    with session_scope(engine) as session:
+        account = session.get(BrokerAccount, account_id)
+        assert account.needs_reauth is True and account.status == "NEEDS_REAUTH"
+        assert "re-link" in account.reauth_reason
+        account.needs_reauth = False
+        account.status = "CONNECTED"
+        account.reauth_due_at = None
+    # A healthy, never-synced account is due at once.
+    assert len(queue_due_syncs(engine, settings)) == 1

@@ -125,3 +125,22 @@ def sync_history(session: Session, account: BrokerAccount, limit: int = 50) -> l
             .limit(limit)
         )
     )
+
+
+def flag_expired_links(session: Session, now: datetime | None = None) -> int:
+    """Mark every account whose link expired (Schwab refresh tokens live 7 days) as needing re-auth,
+    so the settings page says so before a sync trips on it. Returns how many were flagged."""
+    now = now or datetime.now(UTC)
+    expired = session.scalars(
+        select(BrokerAccount).where(
+            BrokerAccount.needs_reauth.is_(False),
+            BrokerAccount.reauth_due_at.is_not(None),
+            BrokerAccount.reauth_due_at <= now,
+        )
+    ).all()
+    for account in expired:
+        account.needs_reauth = True
+        account.status = AccountStatus.NEEDS_REAUTH.value
+        account.reauth_reason = "The link expired: re-link the account to keep it in sync."
+    session.flush()
+    return len(expired)

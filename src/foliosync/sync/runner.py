@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from foliosync.accounts.service import flag_expired_links
 from foliosync.config import Settings
 from foliosync.db.session import session_scope
 from foliosync.sync.service import SyncOutcome, due_accounts, reap_stale_syncs, request_sync, run_sync
@@ -78,6 +79,7 @@ def queue_due_syncs(engine: Engine, settings: Settings) -> list[int]:
     queued: list[int] = []
     with session_scope(engine) as session:
         reap_stale_syncs(session, timedelta(minutes=settings.sync_stale_after_minutes))
+        flag_expired_links(session)
     with session_scope(engine) as session:
         for account in due_accounts(session, settings):
             sync, created = request_sync(session, settings, account, trigger="schedule")
