@@ -95,6 +95,9 @@ def sample_batch(numbers: list[str]) -> Batch:
 class TestBrokerAdapter:
     manifest = MANIFEST
 
+    def __init__(self, settings: object = None) -> None:
+        self.settings = settings
+
     def discover_accounts(self, credentials: Mapping[str, str]) -> list[AccountInfo]:
         return [AccountInfo(n) for n in credentials.get("accounts", "TB001").split(",")]
 

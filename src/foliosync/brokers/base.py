@@ -14,6 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
+from foliosync.config import Settings
 from foliosync.errors import FoliosyncError
 from foliosync.ledger.records import AccountInfo, Batch
 
@@ -110,4 +111,6 @@ class BrokerAdapter(Protocol):
     ) -> FetchResult: ...
 
 
-AdapterFactory = Callable[[], BrokerAdapter]
+# Built per sync with the running service's settings, so base URLs and feature flags come from the
+# same configuration as the rest of the process (and tests can point them at loopback fakes).
+AdapterFactory = Callable[[Settings], BrokerAdapter]

@@ -22,8 +22,8 @@ from foliosync.ledger.reconcile import reconcile_account
 from foliosync.ledger.records import Batch, RawPayloadRef
 from foliosync.ledger.taxonomy import AccountStatus, SyncStatus
 from foliosync.ledger.writer import store_raw_payload, write_batch
-from foliosync.sync.lots import refresh_computed_lots
 from foliosync.models import AccountSync, BrokerAccount, User
+from foliosync.sync.lots import refresh_computed_lots
 
 
 @dataclass

@@ -31,8 +31,8 @@ from foliosync.errors import FoliosyncError, ValidationFailed
 from foliosync.ledger.reconcile import reconcile_account
 from foliosync.ledger.taxonomy import AccountStatus, SyncStatus
 from foliosync.ledger.writer import store_raw_payload, write_batch
-from foliosync.sync.lots import refresh_computed_lots
 from foliosync.models import AccountSync, BrokerAccount
+from foliosync.sync.lots import refresh_computed_lots
 from foliosync.vault import CredentialVault, vault_from_settings
 from foliosync.vault.store import open_credentials, save_credentials
 
@@ -240,7 +240,9 @@ def run_sync(engine: Engine, settings: Settings, sync_id: int, *, final_attempt:
                 "This account has no stored credentials.",
                 hint="Add them on the settings page or re-link the account.",
             )
-        adapter = get_broker(broker).factory()  # type: ignore[misc]
+        factory = get_broker(broker).factory
+        assert factory is not None  # request_sync refuses brokers without one
+        adapter = factory(settings)
         with _Heartbeat(engine, sync_id, HEARTBEAT_SECONDS):
             result = adapter.fetch(credentials, context, since)
         del credentials

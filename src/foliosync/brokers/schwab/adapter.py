@@ -204,8 +204,8 @@ class SchwabAdapter:
             )
 
 
-def _factory() -> SchwabAdapter:
-    return SchwabAdapter.from_settings(get_settings())
+def _factory(settings: Settings) -> SchwabAdapter:
+    return SchwabAdapter.from_settings(settings)
 
 
 register(manifest_for(get_settings()), _factory)

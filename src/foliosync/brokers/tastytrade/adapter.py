@@ -45,7 +45,7 @@ from foliosync.brokers.tastytrade.normalizer import (
     normalize_transactions,
     trading_date,
 )
-from foliosync.config import get_settings
+from foliosync.config import Settings, get_settings
 from foliosync.ledger.records import AccountInfo, RawPayloadRef
 
 CURSOR_KEY = "transactions_since"
@@ -194,8 +194,8 @@ def _raw_payload(response: RecordedResponse) -> RawPayloadRef:
     )
 
 
-def _factory() -> TastyTradeAdapter:
-    return TastyTradeAdapter()
+def _factory(settings: Settings) -> TastyTradeAdapter:
+    return TastyTradeAdapter(base_url=settings.tastytrade_api_url)
 
 
 register(MANIFEST, _factory)
