@@ -33,6 +33,15 @@ ROUTER_MODULES = (
 )
 
 
+def _stop_live(app: FastAPI) -> None:
+    """Close the TWS / IB Gateway connection if a request opened one."""
+    try:
+        from foliosync.brokers.ibkr.live import stop_live_connection
+    except ModuleNotFoundError:
+        return
+    stop_live_connection(app)
+
+
 def create_app(settings: Settings | None = None, *, run_migrations: bool = True) -> FastAPI:
     settings = settings or get_settings()
     settings.check_production()
@@ -49,6 +58,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
             yield
         finally:
             stop_background(app)
+            _stop_live(app)
             engine.dispose()
 
     app = FastAPI(

@@ -20,8 +20,9 @@ _OCC = re.compile(r"^(?P<root>[A-Z0-9.\- ]{1,6}?)\s*(?P<yymmdd>\d{6})(?P<pc>[CP]
 def canonical_symbol(symbol: str) -> str:
     """foliosync's one ticker spelling: upper case, class shares with a dot (BRK.B, not BRK-B or BRK/B)."""
     cleaned = symbol.strip().upper().replace("/", ".")
-    if re.fullmatch(r"[A-Z]{1,5}-[A-Z]", cleaned):
-        cleaned = cleaned.replace("-", ".")
+    # Class shares: BRK-B (Yahoo, FMP), BRK/B, and IBKR's "BRK B" all become BRK.B.
+    if re.fullmatch(r"[A-Z]{1,5}[- ][A-Z]", cleaned):
+        cleaned = cleaned[:-2] + "." + cleaned[-1]
     return cleaned
 
 
