@@ -72,7 +72,7 @@ def queue_due_syncs_task() -> int:
 def refresh_market_data_task() -> str:
     """Refresh index constituents and daily prices (see foliosync.market)."""
     try:
-        from foliosync.market.tasks import refresh_all  # type: ignore[import-not-found,unused-ignore]
+        from foliosync.market.tasks import refresh_all
     except ModuleNotFoundError:
         return "market data module not installed"
     settings = get_settings()

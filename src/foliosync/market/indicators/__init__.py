@@ -1,0 +1,1 @@
+"""Pure numeric indicators (numpy + TA-Lib): no database, no HTTP."""

@@ -1,0 +1,1 @@
+"""Daily bars: the provider chain (FMP -> Polygon -> yfinance behind a breaker), storage, backfill."""
