@@ -2,7 +2,8 @@
 
 Built on the same read model as the holdings table (each account's latest position snapshot, see
 foliosync.portfolio.holdings) plus each account's latest cash balance, so the chart and the table
-always agree. Values are in base currency (`market_value_base`).
+always agree. Values are in base currency; futures count at their open P&L, not their notional
+(see `equity_value`).
 
 A donut can only show positive parts. A group whose net value is negative (a short option, a
 margin loan) is therefore kept apart in `negative`, and weights are shares of the positive total;
@@ -121,6 +122,24 @@ def latest_cash(session: Session, account_ids: Iterable[int]) -> dict[int, Decim
     return {account_id: cash for account_id, (_rank, cash) in best.items()}
 
 
+NOTIONAL_CATEGORIES = frozenset({"FUT"})
+
+
+def equity_value(holding: Holding) -> Decimal:
+    """What a holding adds to the account's value, in base currency.
+
+    A futures position's market value is its notional (IBKR's positionValue): exposure, not money
+    the account has. Its variation margin settles daily, so what it adds is its open profit or
+    loss, as in the broker's own net liquidation value. Everything else counts at market value.
+    """
+    if holding.asset_category not in NOTIONAL_CATEGORIES:
+        return holding.market_value_base
+    if holding.unrealized_pnl is None:
+        return ZERO
+    rate = holding.market_value_base / holding.market_value if holding.market_value else Decimal(1)
+    return holding.unrealized_pnl * rate
+
+
 def _holding_parts(account: BrokerAccount, holdings: list[Holding]) -> list[_Part]:
     label = account.alias or f"{account.broker} {account.external_account_id or account.id}"
     return [
@@ -129,7 +148,7 @@ def _holding_parts(account: BrokerAccount, holdings: list[Holding]) -> list[_Par
             account_label=label,
             asset_class=h.asset_category,
             sector=h.sector or UNCLASSIFIED,
-            value=h.market_value_base,
+            value=equity_value(h),
         )
         for h in holdings
     ]
