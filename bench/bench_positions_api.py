@@ -59,11 +59,20 @@ def seed(url: str, accounts: int, positions: int) -> int:
             inst = universe[(a * 37 + p * 7) % len(universe)]
             qty = Decimal(1 + (a + p) % 300)
             price = Decimal(1000 + (a * p) % 50000) / 100
-            batch.positions.append(PositionRecord(
-                account=acct.external_account_id, instrument=inst, as_of_date=date(2025, 6, 30),
-                as_of=datetime(2025, 6, 30, 20, tzinfo=UTC), quantity=qty, currency="USD", mark_price=price,
-                market_value=qty * price, cost_basis=qty * price * Decimal("0.9"),
-                unrealized_pnl=qty * price * Decimal("0.1")))
+            batch.positions.append(
+                PositionRecord(
+                    account=acct.external_account_id,
+                    instrument=inst,
+                    as_of_date=date(2025, 6, 30),
+                    as_of=datetime(2025, 6, 30, 20, tzinfo=UTC),
+                    quantity=qty,
+                    currency="USD",
+                    mark_price=price,
+                    market_value=qty * price,
+                    cost_basis=qty * price * Decimal("0.9"),
+                    unrealized_pnl=qty * price * Decimal("0.1"),
+                )
+            )
         write_batch(session, batch, {acct.external_account_id: acct.id}, user_id=user.id)
     session.commit()
     user_id = user.id
@@ -88,16 +97,34 @@ def main() -> None:
         user_id = seed(url, 50, 200)
         token = issue_access_token(Settings(secret_key=SECRET, database_url=url), user_id)
         port = free_port()
-        env = {**os.environ, "DATABASE_URL": url, "SECRET_KEY": SECRET, "REDIS_URL": "redis://127.0.0.1:6379/14",
-               "LOG_LEVEL": "warning", "ENCRYPTION_KEY": "8fZ2JmQy2QmJq2vRz4sZr7Qy5k5x2P0nX8hK1m3a9Bc="}
-        server = subprocess.Popen([sys.executable, "-m", "foliosync.cli", "serve", "--port", str(port),
-                                   "--workers", str(args.workers)], env=env, stdout=subprocess.DEVNULL)
+        env = {
+            **os.environ,
+            "DATABASE_URL": url,
+            "SECRET_KEY": SECRET,
+            "REDIS_URL": "redis://127.0.0.1:6379/14",
+            "LOG_LEVEL": "warning",
+            "ENCRYPTION_KEY": "8fZ2JmQy2QmJq2vRz4sZr7Qy5k5x2P0nX8hK1m3a9Bc=",
+        }
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "foliosync.cli",
+                "serve",
+                "--port",
+                str(port),
+                "--workers",
+                str(args.workers),
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+        )
         endpoint = f"http://127.0.0.1:{port}/api/v1/portfolio/positions"
         request = urllib.request.Request(endpoint, headers={"Authorization": f"Bearer {token}"})
         deadline = time.monotonic() + 60
         while True:
             try:
-                body = urllib.request.urlopen(request, timeout=5).read()  # noqa: S310 (loopback)
+                body = urllib.request.urlopen(request, timeout=5).read()
                 break
             except OSError:
                 if time.monotonic() > deadline:
@@ -105,15 +132,27 @@ def main() -> None:
                 time.sleep(0.3)
         print(f"response: {len(body):,} bytes; holdings: {body.count(b'instrument_id'):,}")
         out = subprocess.run(
-            ["wrk", "-t2", f"-c{args.connections}", f"-d{args.seconds}s", "--latency",
-             "-H", f"Authorization: Bearer {token}", endpoint],
-            capture_output=True, text=True, check=True,
+            [
+                "wrk",
+                "-t2",
+                f"-c{args.connections}",
+                f"-d{args.seconds}s",
+                "--latency",
+                "-H",
+                f"Authorization: Bearer {token}",
+                endpoint,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout
         print(out)
         p50 = re.search(r"50%\s+(\S+)", out)
         p99 = re.search(r"99%\s+(\S+)", out)
         rps = re.search(r"Requests/sec:\s+(\S+)", out)
-        print(f"SUMMARY workers={args.workers} p50={p50 and p50[1]} p99={p99 and p99[1]} rps={rps and rps[1]}")
+        print(
+            f"SUMMARY workers={args.workers} p50={p50 and p50[1]} p99={p99 and p99[1]} rps={rps and rps[1]}"
+        )
     finally:
         if server is not None:
             server.terminate()

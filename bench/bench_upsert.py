@@ -34,15 +34,32 @@ def make_rows(n: int, account_id: int, instrument_ids: list[int]) -> list[dict]:
         price = Decimal(10000 + i % 90000) / 100
         gross = -qty * price
         commission = Decimal("-1.00")
-        rows.append({
-            "account_id": account_id, "source": "flex_xml", "natural_key": f"T{i:010d}", "status": "POSTED",
-            "needs_review": False, "instrument_id": instrument_ids[i % len(instrument_ids)], "kind": "BUY",
-            "side": "BUY", "trade_date": start + timedelta(days=i % 3650), "executed_at": base + timedelta(seconds=i),
-            "quantity": qty, "price": price, "gross_amount": gross, "commission": commission,
-            "regulatory_fees": Decimal(0), "other_fees": Decimal(0), "net_amount": gross + commission,
-            "currency": "USD", "broker_trade_id": str(i), "broker_exec_id": f"0000e0d5.{i:08x}.01.01",
-            "dividend_reinvestment": False, "forced_liquidation": False,
-        })
+        rows.append(
+            {
+                "account_id": account_id,
+                "source": "flex_xml",
+                "natural_key": f"T{i:010d}",
+                "status": "POSTED",
+                "needs_review": False,
+                "instrument_id": instrument_ids[i % len(instrument_ids)],
+                "kind": "BUY",
+                "side": "BUY",
+                "trade_date": start + timedelta(days=i % 3650),
+                "executed_at": base + timedelta(seconds=i),
+                "quantity": qty,
+                "price": price,
+                "gross_amount": gross,
+                "commission": commission,
+                "regulatory_fees": Decimal(0),
+                "other_fees": Decimal(0),
+                "net_amount": gross + commission,
+                "currency": "USD",
+                "broker_trade_id": str(i),
+                "broker_exec_id": f"0000e0d5.{i:08x}.01.01",
+                "dividend_reinvestment": False,
+                "forced_liquidation": False,
+            }
+        )
     return rows
 
 
@@ -64,8 +81,16 @@ def main() -> None:
         session.flush()
         account = BrokerAccount(user_id=user.id, broker="ibkr", external_account_id="B1", alias="bench")
         session.add(account)
-        instruments = [Instrument(key=f"STK:S{i}:USD", asset_category="STK", symbol=f"S{i}", currency="USD",
-                                  multiplier=Decimal(1)) for i in range(500)]
+        instruments = [
+            Instrument(
+                key=f"STK:S{i}:USD",
+                asset_category="STK",
+                symbol=f"S{i}",
+                currency="USD",
+                multiplier=Decimal(1),
+            )
+            for i in range(500)
+        ]
         session.add_all(instruments)
         session.commit()
         rows = make_rows(args.rows, account.id, [i.id for i in instruments])
@@ -75,8 +100,10 @@ def main() -> None:
             counts = bulk_upsert(session, Trade.__table__, rows, key)
             session.commit()
             elapsed = time.perf_counter() - t0
-            print(f"{label:>17}: {args.rows:,} rows in {elapsed:.2f} s = {args.rows / elapsed:,.0f} rows/s "
-                  f"(inserted {counts.inserted:,}, updated {counts.updated:,}, unchanged {counts.unchanged:,})")
+            print(
+                f"{label:>17}: {args.rows:,} rows in {elapsed:.2f} s = {args.rows / elapsed:,.0f} rows/s "
+                f"(inserted {counts.inserted:,}, updated {counts.updated:,}, unchanged {counts.unchanged:,})"
+            )
         print("rows in table:", session.scalar(select(func.count(Trade.id))))
         session.close()
     finally:

@@ -22,9 +22,16 @@ def _app(tmp_path_factory):
     # Every vendor URL points at a closed loopback port: fuzzed requests must never leave the machine.
     closed = "http://127.0.0.1:9"
     app_settings = make_settings(
-        f"sqlite:///{path}", tastytrade_api_url=closed, schwab_api_url=closed, schwab_auth_url=closed,
-        ibkr_flex_url=closed, fmp_api_url=closed, polygon_api_url=closed, wikipedia_url=closed,
-        schwab_client_id="fuzz-client", schwab_redirect_uri="http://127.0.0.1:9/callback",
+        f"sqlite:///{path}",
+        tastytrade_api_url=closed,
+        schwab_api_url=closed,
+        schwab_auth_url=closed,
+        ibkr_flex_url=closed,
+        fmp_api_url=closed,
+        polygon_api_url=closed,
+        wikipedia_url=closed,
+        schwab_client_id="fuzz-client",
+        schwab_redirect_uri="http://127.0.0.1:9/callback",
         ibkr_tws_port=9,
     )
     app = create_app(app_settings)

@@ -85,12 +85,32 @@ def test_option_keys_use_the_occ_root_not_the_underlying():
     from foliosync.ledger.records import InstrumentRef
     from foliosync.ledger.taxonomy import AssetCategory
 
-    spx = InstrumentRef(AssetCategory.OPT, "SPX   250321C05000000", underlying_symbol="SPX", strike=Decimal(5000),
-                        expiry=d(2025, 3, 21), put_call="C", multiplier=Decimal(100))
-    spxw = InstrumentRef(AssetCategory.OPT, "SPXW  250321C05000000", underlying_symbol="SPX", strike=Decimal(5000),
-                         expiry=d(2025, 3, 21), put_call="C", multiplier=Decimal(100))
+    spx = InstrumentRef(
+        AssetCategory.OPT,
+        "SPX   250321C05000000",
+        underlying_symbol="SPX",
+        strike=Decimal(5000),
+        expiry=d(2025, 3, 21),
+        put_call="C",
+        multiplier=Decimal(100),
+    )
+    spxw = InstrumentRef(
+        AssetCategory.OPT,
+        "SPXW  250321C05000000",
+        underlying_symbol="SPX",
+        strike=Decimal(5000),
+        expiry=d(2025, 3, 21),
+        put_call="C",
+        multiplier=Decimal(100),
+    )
     assert spx.key == "OPT:SPX   250321C05000000"
     assert spxw.key == "OPT:SPXW  250321C05000000"
-    plain = InstrumentRef(AssetCategory.OPT, "AAPL Jan19'24 150 C", underlying_symbol="AAPL", strike=Decimal(150),
-                          expiry=d(2024, 1, 19), put_call="C")
+    plain = InstrumentRef(
+        AssetCategory.OPT,
+        "AAPL Jan19'24 150 C",
+        underlying_symbol="AAPL",
+        strike=Decimal(150),
+        expiry=d(2024, 1, 19),
+        put_call="C",
+    )
     assert plain.key == "OPT:AAPL  240119C00150000"

@@ -58,7 +58,12 @@ def add_account(
             hint=f"Fields: {', '.join(sorted(known)) or 'none'}.",
         )
     missing = [f.label for f in manifest.credential_fields if f.required and not credentials.get(f.name)]
-    if missing and Capability.OAUTH_LINK not in manifest.capabilities:
+    # Import-only accounts (Fidelity; Robinhood without its opt-in API) need no credentials, and
+    # OAuth-linked ones get theirs from the broker's login page.
+    needs_credentials = (
+        Capability.SYNC in manifest.capabilities and Capability.OAUTH_LINK not in manifest.capabilities
+    )
+    if missing and needs_credentials:
         raise ValidationFailed(f"Missing {', '.join(missing)} for {manifest.display_name}.")
     if external_account_id:
         clash = session.scalar(

@@ -46,11 +46,19 @@ def positions(
     account_id: OptionalIdQuery = None,
     user: User = Depends(current_user),
     session: Session = Depends(db_session),
-) -> HoldingsOut:
+) -> Response:
+    """Consolidated holdings from each account's latest snapshot, served from a cache that every
+    ledger write invalidates (foliosync.portfolio.cache)."""
     if account_id is not None:
         owned_account_ids(session, user.id, account_id)  # 404 for an account that is not the caller's
-    holdings = consolidated_holdings(session, user.id, account_id)
-    return HoldingsOut(
-        holdings=[HoldingOut(**h.__dict__) for h in holdings],
-        total_market_value_base=sum((h.market_value_base for h in holdings), Decimal(0)),
-    )
+
+    def render() -> bytes:
+        holdings = consolidated_holdings(session, user.id, account_id)
+        body = HoldingsOut(
+            holdings=[HoldingOut(**h.__dict__) for h in holdings],
+            total_market_value_base=sum((h.market_value_base for h in holdings), Decimal(0)),
+        )
+        return body.model_dump_json().encode()
+
+    key = ("holdings", user.id, account_id, ledger_versions(session, user.id))
+    return Response(content=holdings_cache.get_or_compute(key, render), media_type="application/json")

@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "foliosync.cli.sync",
     "foliosync.cli.market",
     "foliosync.cli.live",
+    "foliosync.cli.demo",
 )
 
 

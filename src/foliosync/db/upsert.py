@@ -225,6 +225,7 @@ def _upsert_generic(
     key_cols: Sequence[str],
 ) -> UpsertCounts:
     compare = [c for c in columns if c not in key_cols and c not in NEVER_UPDATED]
+
     def key_of(row: Mapping[str, Any]) -> tuple[Any, ...]:
         return tuple(row[c] for c in key_cols)
 

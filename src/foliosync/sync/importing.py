@@ -172,6 +172,8 @@ def import_batch(
         session.add(sync)
         account.sync_status = status.value
         account.last_sync_at = now
+        if account.status == AccountStatus.PENDING.value:
+            account.status = AccountStatus.CONNECTED.value
         if status is SyncStatus.SUCCESS:
             account.last_successful_sync = now
         session.flush()

@@ -18,7 +18,7 @@ from foliosync.brokers.registry import RegisteredBroker, load_all
 from foliosync.demo import is_demo
 from foliosync.importers import FileFormat, load_formats
 from foliosync.ledger.taxonomy import AccountStatus, SyncStatus
-from foliosync.models import AccountSync, BrokerAccount, User
+from foliosync.models import AccountSync, BrokerAccount
 from foliosync.vault.store import has_credentials
 
 # Names for brokers whose adapter is not installed (an account can outlive its plugin).
@@ -102,27 +102,6 @@ def syncs(registered: RegisteredBroker | None) -> bool:
         and registered.factory is not None
         and Capability.SYNC in registered.manifest.capabilities
     )
-
-
-def add_import_only_account(
-    session: Session, user: User, registered: RegisteredBroker, alias: str | None
-) -> BrokerAccount:
-    """An account that is filled by file imports only (Robinhood without its opt-in API sync,
-    Fidelity). WORKAROUND: `accounts.service.add_account` insists on every required credential
-    field even when the broker cannot sync, so an import-only Robinhood account could not be
-    created without the user's password. Remove this once add_account skips credentials for
-    brokers without the SYNC capability (reported to the lead)."""
-    manifest = registered.manifest
-    account = BrokerAccount(
-        user_id=user.id,
-        broker=manifest.broker,
-        alias=(alias or manifest.display_name).strip()[:128],
-        base_currency="USD",
-        status=AccountStatus.PENDING.value,
-    )
-    session.add(account)
-    session.flush()
-    return account
 
 
 def sync_problem(sync: AccountSync | None) -> str | None:

@@ -30,7 +30,6 @@ from foliosync.sync.service import request_sync
 from foliosync.vault import vault_from_settings
 from foliosync.web.brokers_view import (
     account_cards,
-    add_import_only_account,
     broker_cards,
     broker_name,
     syncs,
@@ -81,8 +80,10 @@ async def add_account_submit(
         registered = get_broker(broker)
         manifest = registered.manifest
         if not syncs(registered):
-            # An import-only account needs no credentials (see add_import_only_account).
-            account = add_import_only_account(session, user, registered, alias)
+            # An import-only account needs no credentials.
+            account = add_account(
+                session, vault_from_settings(settings), user, broker=broker, alias=alias, credentials={}
+            )
         else:
             account = add_account(
                 session,
