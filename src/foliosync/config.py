@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     # One or more Fernet keys, comma-separated; the first encrypts, all decrypt.
     encryption_key: SecretStr | None = None
     access_token_minutes: int = 30
+    # Anyone may register through the API when true; otherwise only the first user may, and an
+    # administrator adds the others (`foliosync users create`).
+    open_registration: bool = False
     log_level: str = "INFO"
 
     # Interactive Brokers

@@ -177,3 +177,18 @@ def test_aggregator_lists_brokers_from_the_registry(client):
         assert test["display_name"] == "Test Broker"
         assert [f["name"] for f in test["credential_fields"]] == ["api_key", "mode", "accounts", "gate"]
         assert test["capabilities"] == ["sync"]
+
+
+def test_registration_is_closed_after_the_first_user_unless_opened(engine):
+    from tests.support.api import client_for, make_settings
+
+    settings = make_settings(engine.url.render_as_string(hide_password=False), open_registration=False)
+    with client_for(settings) as closed:
+        first = closed.post(
+            "/api/v1/auth/register", json={"email": "owner@example.com", "password": "owner-pass-1"}
+        )
+        assert first.status_code == 201 and first.json()["is_admin"] is True
+        second = closed.post(
+            "/api/v1/auth/register", json={"email": "eve@example.com", "password": "eve-pass-123"}
+        )
+        assert second.status_code == 403 and "foliosync users create" in second.json()["hint"]

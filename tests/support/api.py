@@ -19,6 +19,7 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
         "encryption_key": TEST_FERNET_KEY,
         "environment": "test",
         "redis_url": None,
+        "open_registration": True,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

@@ -5,12 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, Field
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from foliosync.api.deps import app_settings, current_user, db_session
 from foliosync.auth.service import authenticate, create_user
 from foliosync.auth.tokens import issue_access_token
 from foliosync.config import Settings
+from foliosync.errors import PermissionDenied
 from foliosync.models import User
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"])
@@ -34,8 +36,18 @@ class TokenOut(BaseModel):
 
 
 @router.post("/register", status_code=201, response_model=UserOut)
-def register(body: RegisterIn, session: Session = Depends(db_session)) -> UserOut:
-    user = create_user(session, body.email, body.password)
+def register(
+    body: RegisterIn, session: Session = Depends(db_session), settings: Settings = Depends(app_settings)
+) -> UserOut:
+    """Create a user. The first user becomes the administrator; after that, registration is open only
+    with OPEN_REGISTRATION=true (otherwise an administrator runs `foliosync users create`)."""
+    first = session.scalar(select(func.count(User.id))) == 0
+    if not first and not settings.open_registration:
+        raise PermissionDenied(
+            "Registration is closed on this foliosync.",
+            hint="Ask the administrator to add you (foliosync users create), or set OPEN_REGISTRATION=true.",
+        )
+    user = create_user(session, body.email, body.password, is_admin=first)
     session.commit()
     return UserOut(id=user.id, email=user.email, is_admin=user.is_admin)
 

@@ -15,10 +15,11 @@ from sqlalchemy.orm import Session
 
 from foliosync.auth.tokens import read_access_token
 from foliosync.config import Settings
-from foliosync.errors import AuthenticationFailed
+from foliosync.errors import AuthenticationFailed, PermissionDenied
 from foliosync.models import User
 
 SESSION_COOKIE = "foliosync_session"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/login", auto_error=False)
 
@@ -43,12 +44,20 @@ def current_user(
     session: Session = Depends(db_session),
     settings: Settings = Depends(app_settings),
 ) -> User:
+    from_cookie = not token
     token = token or request.cookies.get(SESSION_COOKIE)
     if not token:
         raise AuthenticationFailed("Not logged in.", hint="Log in at POST /api/v1/auth/login.")
     user = session.get(User, read_access_token(settings, token))
     if user is None or not user.is_active:
         raise AuthenticationFailed("This account no longer exists.", hint="Log in again.")
+    if from_cookie and request.method not in SAFE_METHODS:
+        # A browser sends the cookie on any site's request: state changes also need the page's
+        # CSRF token (bearer tokens are not sent automatically, so they need none).
+        from foliosync.web.session import csrf_header_valid
+
+        if not csrf_header_valid(request, settings, user):
+            raise PermissionDenied("Missing or stale security token.", hint="Reload the page and try again.")
     return user
 
 

@@ -161,6 +161,18 @@ def csrf_token(request: Request, settings: Settings, user: User | None) -> str:
     return hmac.new(_key(settings), message, hashlib.sha256).hexdigest()
 
 
+def csrf_header_valid(request: Request, settings: Settings, user: User) -> bool:
+    """The X-CSRF-Token header check alone, for API calls that a page's script makes with the
+    session cookie (foliosync.api.deps.current_user)."""
+    sent = request.headers.get(CSRF_HEADER)
+    nonce = request.cookies.get(CSRF_COOKIE)
+    if not sent or not nonce:
+        return False
+    message = f"csrf|{nonce}|{user.id}".encode()
+    expected = hmac.new(_key(settings), message, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, sent)
+
+
 async def check_csrf(request: Request, settings: Settings, user: User | None) -> FormData:
     """Reject a state-changing request whose token does not match; returns the parsed form."""
     form = await request.form()
