@@ -64,6 +64,7 @@ def test_holdings_sum_latest_snapshots_across_accounts_in_base_currency(engine):
         2,
     )
     assert (sap.quantity, sap.market_value, sap.market_value_base) == (Decimal(4), Decimal(800), Decimal(840))
+    assert aapl.cost_basis_base == Decimal("1700.5") and sap.cost_basis_base is None
     total = Decimal("1875.125") + Decimal(840)
     assert aapl.weight == (Decimal("1875.125") / total).quantize(Decimal("0.000001"))
     assert sap.weight + aapl.weight == Decimal(1)

@@ -32,6 +32,8 @@ class HoldingOut(BaseModel):
     market_value_base: Decimal
     cost_basis: Decimal | None
     unrealized_pnl: Decimal | None
+    cost_basis_base: Decimal | None
+    unrealized_pnl_base: Decimal | None
     weight: Decimal
     accounts: int
 

@@ -31,9 +31,11 @@ class Holding:
     price_as_of: datetime | None
     market_value: Decimal
     market_value_base: Decimal
-    cost_basis: Decimal | None
+    cost_basis: Decimal | None  # in the instrument's currency
     unrealized_pnl: Decimal | None
     accounts: int
+    cost_basis_base: Decimal | None = None  # in the account's base currency, like market_value_base
+    unrealized_pnl_base: Decimal | None = None
     weight: Decimal = ZERO
 
 
@@ -78,6 +80,8 @@ def consolidated_holdings(session: Session, user_id: int, account_id: int | None
             func.sum(func.coalesce(Position.market_value, 0) * fx),
             func.sum(Position.cost_basis),
             func.sum(Position.unrealized_pnl),
+            func.sum(Position.cost_basis * fx),
+            func.sum(Position.unrealized_pnl * fx),
             func.count(func.distinct(Position.account_id)),
         )
         .join(
@@ -112,6 +116,8 @@ def consolidated_holdings(session: Session, user_id: int, account_id: int | None
             mv_base,
             basis,
             upnl,
+            basis_base,
+            upnl_base,
             n_accounts,
         ) = row
         as_of_dt = as_of if isinstance(as_of, datetime) or as_of is None else None
@@ -130,6 +136,8 @@ def consolidated_holdings(session: Session, user_id: int, account_id: int | None
                 market_value_base=_as_decimal(mv_base) or ZERO,
                 cost_basis=_as_decimal(basis),
                 unrealized_pnl=_as_decimal(upnl),
+                cost_basis_base=_as_decimal(basis_base),
+                unrealized_pnl_base=_as_decimal(upnl_base),
                 accounts=int(n_accounts),
             )
         )
@@ -180,8 +188,10 @@ def _aggregate_in_python(session: Session, user_id: int, account_id: int | None)
         h.market_value_base += mv * fx
         if position.cost_basis is not None:
             h.cost_basis = (h.cost_basis or ZERO) + position.cost_basis
+            h.cost_basis_base = (h.cost_basis_base or ZERO) + position.cost_basis * fx
         if position.unrealized_pnl is not None:
             h.unrealized_pnl = (h.unrealized_pnl or ZERO) + position.unrealized_pnl
+            h.unrealized_pnl_base = (h.unrealized_pnl_base or ZERO) + position.unrealized_pnl * fx
         accounts.setdefault(inst.id, set()).add(position.account_id)
     for iid, h in by_instrument.items():
         h.accounts = len(accounts[iid])
