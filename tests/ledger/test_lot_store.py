@@ -32,27 +32,26 @@ def _lots(session) -> list[tuple[str, str, Decimal, Decimal | None, Decimal | No
 def test_lots_follow_the_stored_history(session) -> None:
     user = make_user(session)
     account = make_account(session, user, "robinhood")
-    run_import(session, "robinhood", [("jan.csv", "\n".join([HEADER, *OPENING]).encode())], account)
-
-    result, report = rebuild_computed_lots(session, account, "csv")
-    session.commit()
-    assert result.warnings == []
-    assert report.by_table["tax_lots"].inserted == 2
+    summary = run_import(session, "robinhood", [("jan.csv", "\n".join([HEADER, *OPENING]).encode())], account)
+    # The import itself rebuilds the account's lots from the stored history (foliosync.sync.lots).
+    assert summary.accounts[0].counts["computed_lots"]["inserted"] == 2
     assert _lots(session) == [
         ("OPT:SPY   250117P00450000", "CLOSED", Decimal(-1), Decimal("-249.95"), Decimal(0)),
         ("STK:SPY:USD", "OPEN", Decimal(100), Decimal("44750.05"), None),  # premium folded in
     ]
 
-    _, again = rebuild_computed_lots(session, account, "csv")
+    result, again = rebuild_computed_lots(session, account, "csv")
     session.commit()
+    assert result.warnings == []
     assert again.written == 0
 
-    run_import(session, "robinhood", [("feb.csv", "\n".join([HEADER, *CLOSING]).encode())], account)
-    _, after_sale = rebuild_computed_lots(session, account, "csv")
+    after_sale = run_import(
+        session, "robinhood", [("feb.csv", "\n".join([HEADER, *CLOSING]).encode())], account
+    )
     session.commit()
     # The open lot is gone (deleted), a closed slice replaces it: 46000 - 44750.05.
     assert _lots(session) == [
         ("OPT:SPY   250117P00450000", "CLOSED", Decimal(-1), Decimal("-249.95"), Decimal(0)),
         ("STK:SPY:USD", "CLOSED", Decimal(100), Decimal("44750.05"), Decimal("1249.95")),
     ]
-    assert after_sale.by_table["tax_lots"].inserted == 1
+    assert after_sale.accounts[0].counts["computed_lots"]["inserted"] == 1

@@ -315,6 +315,11 @@ class Batch:
         self.unknown_types.update(other.unknown_types)
         if other.covers_until and (self.covers_until is None or other.covers_until > self.covers_until):
             self.covers_until = other.covers_until
+        # Several files together cover from the earliest start to the latest end.
+        if other.period_start and (self.period_start is None or other.period_start < self.period_start):
+            self.period_start = other.period_start
+        if other.period_end and (self.period_end is None or other.period_end > self.period_end):
+            self.period_end = other.period_end
 
     def for_account(self, number: str) -> Batch:
         """The part of this batch that belongs to one account (raw payloads excluded)."""

@@ -36,6 +36,7 @@ class AccountImportSummary:
     unknown_types: dict[str, int] = field(default_factory=dict)
     reconciliation: dict[str, Any] = field(default_factory=dict)
     status: str = SyncStatus.SUCCESS.value
+    warnings: list[str] = field(default_factory=list)  # why the import is PARTIAL, if it is
     sync_id: int | None = None
 
 
@@ -187,6 +188,12 @@ def import_batch(
                 unknown_types=dict(batch.unknown_types),
                 reconciliation=result.as_dict(),
                 status=status.value,
+                warnings=warnings
+                + (
+                    [f"reconciliation found {len(result.differences)} differences"]
+                    if result.checked and not result.ok
+                    else []
+                ),
                 sync_id=sync.id,
             )
         )
