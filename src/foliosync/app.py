@@ -7,6 +7,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
@@ -52,6 +53,11 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         from foliosync.sync.runner import start_background, stop_background
+
+        # Sync endpoints run on anyio's thread pool (40 threads by default). Under load, 40 threads
+        # fighting for the GIL serve requests out of order and stretch the tail latency; a handful
+        # keeps the database busy and the queue close to first-come, first-served.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.web_threads
 
         start_background(app)
         try:

@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     # administrator adds the others (`foliosync users create`).
     open_registration: bool = False
     log_level: str = "INFO"
+    # Threads per web process for request handlers (see foliosync.app.lifespan).
+    web_threads: int = 4
 
     # Interactive Brokers
     ibkr_flex_token: SecretStr | None = None

@@ -24,7 +24,8 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/login", auto_error=False)
 
 
-def app_settings(request: Request) -> Settings:
+async def app_settings(request: Request) -> Settings:
+    # async: FastAPI runs sync dependencies on the thread pool, a needless hop for an attribute read.
     settings: Settings = request.app.state.settings
     return settings
 
@@ -44,6 +45,17 @@ def current_user(
     session: Session = Depends(db_session),
     settings: Settings = Depends(app_settings),
 ) -> User:
+    return authenticate_request(request, token, session, settings)
+
+
+def bearer_token(request: Request) -> str | None:
+    """The token of an `Authorization: Bearer` header, as OAuth2PasswordBearer reads it."""
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    return value if scheme.lower() == "bearer" and value else None
+
+
+def authenticate_request(request: Request, token: str | None, session: Session, settings: Settings) -> User:
+    """The user behind a bearer token or the session cookie (CSRF-checked for cookie writes)."""
     from_cookie = not token
     token = token or request.cookies.get(SESSION_COOKIE)
     if not token:
