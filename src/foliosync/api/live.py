@@ -11,7 +11,7 @@ Handlers are plain `def`: the connection's methods block, so FastAPI runs them i
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -30,6 +30,7 @@ from foliosync.brokers.ibkr.live import (
     ensure_live_connection,
 )
 from foliosync.brokers.ibkr.live_records import BASE_FIELDS, base_currency
+from foliosync.brokers.ibkr.overlay import Holding, overlay_view
 from foliosync.errors import ValidationFailed
 from foliosync.ledger.taxonomy import Broker
 from foliosync.models import BrokerAccount, User
@@ -289,3 +290,94 @@ def live_quotes(
             f"Not a ticker symbol: {', '.join(bad)}.", hint="Use symbols such as AAPL or BRK.B."
         )
     return _quotes_out(lambda: live.quotes(wanted), wanted)
+
+
+class MarkOut(BaseModel):
+    account_id: int
+    external_account_id: str
+    instrument_key: str
+    symbol: str
+    currency: str
+    quantity: Decimal
+    mark_price: Decimal | None
+    market_value: Decimal | None
+    mark_source: str | None  # "live" while fresh, else "flex_xml" (the statement)
+    mark_as_of: datetime | None
+    mark_age_seconds: float | None
+    live_stale: bool
+
+
+class DifferenceOut(BaseModel):
+    account_id: int
+    external_account_id: str
+    instrument_key: str
+    symbol: str
+    kind: str  # opened / closed / changed since the last statement
+    live_quantity: Decimal
+    statement_quantity: Decimal
+    difference: Decimal
+
+
+class OverlayOut(BaseModel):
+    connected: bool
+    max_age_seconds: float
+    marks: list[MarkOut]
+    differences: list[DifferenceOut]
+
+
+@router.get("/overlay", response_model=OverlayOut)
+def live_overlay(
+    max_age_minutes: int = Query(default=15, ge=1, le=1440),
+    user: User = Depends(current_user),
+    session: Session = Depends(db_session),
+    live: LiveConnection = Depends(live_connection),
+) -> OverlayOut:
+    """The statement history with live marks laid over it while they are fresh (their age shown),
+    statement marks otherwise; and the positions that differ between live and the last statement
+    (trades made since, for example)."""
+    linked = _linked_accounts(session, user)
+    now = datetime.now(UTC)
+    live_rows = [Holding.from_live(p) for p in live.positions(list(linked))] if linked else []
+    view = overlay_view(
+        session,
+        [a.id for a in linked.values()],
+        now=now,
+        max_age=timedelta(minutes=max_age_minutes),
+        live=live_rows,
+    )
+    return OverlayOut(
+        connected=live.status().connected,
+        max_age_seconds=max_age_minutes * 60.0,
+        marks=[
+            MarkOut(
+                account_id=linked[m.account].id,
+                external_account_id=m.account,
+                instrument_key=m.instrument_key,
+                symbol=m.symbol,
+                currency=m.currency,
+                quantity=m.quantity,
+                mark_price=m.mark_price,
+                market_value=m.market_value,
+                mark_source=m.mark_source,
+                mark_as_of=m.mark_as_of,
+                mark_age_seconds=m.mark_age.total_seconds() if m.mark_age is not None else None,
+                live_stale=m.live_stale,
+            )
+            for m in view.marks
+            if m.account in linked
+        ],
+        differences=[
+            DifferenceOut(
+                account_id=linked[d.account].id,
+                external_account_id=d.account,
+                instrument_key=d.instrument_key,
+                symbol=d.symbol,
+                kind=d.kind.value,
+                live_quantity=d.live_quantity,
+                statement_quantity=d.statement_quantity,
+                difference=d.difference,
+            )
+            for d in view.differences
+            if d.account in linked
+        ],
+    )

@@ -222,3 +222,64 @@ def test_anonymous_request_is_refused_before_any_connection_starts(engine: Engin
             response = client.get(f"/api/v1/live{path}")
             assert response.status_code == 401, response.text
     assert getattr(app.state, "live", None) is None
+
+
+def test_overlay_lays_fresh_live_marks_over_the_statement_and_lists_differences(
+    client: TestClient, accounts: dict[str, int], engine: Engine
+) -> None:
+    from datetime import UTC, date, datetime
+
+    from foliosync.ledger.records import Batch, InstrumentRef, PositionRecord
+    from foliosync.ledger.taxonomy import AssetCategory, Broker, SourceFormat
+    from foliosync.ledger.writer import write_batch
+
+    statement = Batch(broker=Broker.IBKR, source=SourceFormat.FLEX_XML)
+    for symbol, qty, mark in (("AAPL", "90", "180"), ("GOOG", "5", "170")):
+        statement.positions.append(
+            PositionRecord(
+                account=INDIVIDUAL,
+                instrument=InstrumentRef(AssetCategory.STK, symbol, "USD"),
+                as_of_date=date(2025, 1, 2),
+                as_of=datetime(2025, 1, 2, 21, tzinfo=UTC),
+                quantity=Decimal(qty),
+                currency="USD",
+                mark_price=Decimal(mark),
+                market_value=Decimal(qty) * Decimal(mark),
+            )
+        )
+    with session_factory(engine)() as session:
+        user_id = session.get(BrokerAccount, accounts[INDIVIDUAL]).user_id
+        write_batch(session, statement, {INDIVIDUAL: accounts[INDIVIDUAL]}, user_id=user_id)
+        session.commit()
+
+    view = get(client, "alice", "/api/v1/live/overlay")
+    marks = {m["symbol"]: m for m in view["marks"]}
+    # AAPL is in both: the live mark wins while fresh, with its age.
+    assert (marks["AAPL"]["mark_source"], Decimal(marks["AAPL"]["mark_price"])) == ("live", Decimal("185.12"))
+    assert marks["AAPL"]["mark_age_seconds"] is not None and marks["AAPL"]["live_stale"] is False
+    differences = {d["symbol"]: (d["kind"], Decimal(d["difference"])) for d in view["differences"]}
+    assert differences["AAPL"] == ("changed", Decimal(10))  # 100 live vs 90 on the statement
+    assert differences["GOOG"] == ("closed", Decimal(-5))
+    assert differences["MSFT"][0] == "opened"
+    assert {d["account_id"] for d in view["differences"]} == {accounts[INDIVIDUAL]}
+    # Bob sees none of Alice's accounts.
+    bob = get(client, "bob", "/api/v1/live/overlay")
+    assert {m["external_account_id"] for m in bob["marks"]} <= {IRA}
+    assert all(d["external_account_id"] == IRA for d in bob["differences"])
+
+
+def test_live_snapshots_are_stored_for_every_owner(
+    live: LiveConnection, accounts: dict[str, int], engine: Engine
+) -> None:
+    from sqlalchemy import select
+
+    from foliosync.brokers.ibkr.live_store import store_snapshot
+    from foliosync.models import Position
+
+    with session_factory(engine)() as session:
+        written = store_snapshot(session, live)
+        session.commit()
+        rows = session.scalars(select(Position).where(Position.source == "live")).all()
+    assert written > 0
+    assert {r.account_id for r in rows} == {accounts[INDIVIDUAL], accounts[IRA]}
+    assert sum(1 for r in rows if r.account_id == accounts[INDIVIDUAL]) == 4

@@ -564,11 +564,20 @@ def ensure_live_connection(app: Any, settings: Settings | None = None) -> LiveCo
             settings = settings or getattr(app.state, "settings", None) or get_settings()
             connection = LiveConnection.from_settings(settings).start()
             app.state.live = connection
+            engine = getattr(app.state, "engine", None)
+            if engine is not None:
+                # While the gateway is up, keep a live snapshot in the ledger for the overlay.
+                from foliosync.brokers.ibkr.live_store import SnapshotRefresher
+
+                app.state.live_refresher = SnapshotRefresher(engine, connection).start()
     return connection
 
 
 def stop_live_connection(app: Any) -> None:
     """For the app's shutdown: stop the connection if one was started."""
+    refresher = getattr(app.state, "live_refresher", None)
+    if refresher is not None:
+        refresher.stop()
     connection = getattr(app.state, "live", None)
     if isinstance(connection, LiveConnection):
         connection.stop()
