@@ -7,11 +7,11 @@ For each engine, each step runs in a fresh Python process so its peak RSS is its
   1. `import`   the statement into an empty database;
   2. `reimport` the same statement again (nothing may be written).
 Two pipelines are measured:
-  * `files`:  `foliosync.sync.importing.import_files` with the file's bytes, as `foliosync import`
-              does today (the whole file and the whole Batch are held in memory);
-  * `stream`: the same parser and normalizer fed from disk in 1 MiB chunks, trades written every
-              `--chunk` records with the shared `write_batch`, the rest and the bookkeeping through
-              `import_batch` (the streaming path proposed in docs/benchmarks/flex.md).
+  * `files`:  `foliosync.sync.importing.import_files` with the file's bytes, as the web upload and
+              the API do (the whole file and the whole Batch are held in memory);
+  * `stream`: `import_files` with the open file, as `foliosync import ibkr-flex FILE` does: the
+              format's `parse_stream` writes settled trades in chunks while the file is read and
+              the file is archived by a streaming sha256 + zlib (docs/benchmarks/flex.md).
 Rows/s counts every ledger record written or compared (trades, cash, positions, lots, balances...).
 PostgreSQL: set FOLIOSYNC_BENCH_PG_ADMIN_URL (default postgresql://postgres@127.0.0.1:5432/postgres);
 a scratch database is created and dropped.
@@ -20,16 +20,15 @@ a scratch database is created and dropped.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import resource
 import secrets
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import zlib
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -70,69 +69,13 @@ def _run_files(session, user, path: Path) -> dict[str, dict[str, int]]:  # type:
     return total
 
 
-def _archive_streaming(session, user_id: int, path: Path) -> None:  # type: ignore[no-untyped-def]
-    """Keep the raw file like store_raw_payload does, without holding it uncompressed."""
-    from sqlalchemy import select
-
-    from foliosync.models import RawPayload
-
-    digest = hashlib.sha256()
-    packer = zlib.compressobj(6)
-    parts: list[bytes] = []
-    size = 0
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-            parts.append(packer.compress(chunk))
-            size += len(chunk)
-    parts.append(packer.flush())
-    sha = digest.hexdigest()
-    if session.scalar(select(RawPayload.id).where(RawPayload.user_id == user_id, RawPayload.sha256 == sha)):
-        return
-    payload = RawPayload(
-        user_id=user_id,
-        broker="ibkr",
-        kind="ibkr-flex",
-        source_name=path.name,
-        sha256=sha,
-        size=size,
-        compressed=b"".join(parts),
-    )
-    del parts
-    session.add(payload)
-    session.flush()
-    session.expunge(payload)  # the identity map would keep the compressed file for the whole import
-
-
-def _run_stream(session, user, path: Path, chunk: int) -> dict[str, dict[str, int]]:  # type: ignore[no-untyped-def]
-    from foliosync.brokers.ibkr.flex_parser import iter_flex_events
-    from foliosync.brokers.ibkr.normalizer import FlexNormalizer, cyclic_gc_paused
+def _run_stream(session, user, path: Path) -> dict[str, dict[str, int]]:  # type: ignore[no-untyped-def]
     from foliosync.importers import get_format
-    from foliosync.ledger.records import Batch
-    from foliosync.ledger.taxonomy import Broker, SourceFormat
-    from foliosync.ledger.writer import write_batch
-    from foliosync.sync.importing import import_batch, resolve_accounts
+    from foliosync.sync.importing import import_files
 
-    fmt = get_format("ibkr-flex")
+    with path.open("rb") as handle:
+        summary = import_files(session, user, get_format("ibkr-flex"), [(path.name, handle)])
     total: dict[str, dict[str, int]] = {}
-    normalizer = FlexNormalizer(path.name)
-    _archive_streaming(session, user.id, path)
-
-    def flush() -> None:
-        part = Batch(broker=Broker.IBKR, source=SourceFormat.FLEX_XML, trades=normalizer.drain_trades())
-        accounts = resolve_accounts(session, user, fmt, part, None)
-        report = write_batch(
-            session, part, {n: a.id for n, a in accounts.items()}, user_id=user.id, archive=False
-        )
-        _merge(total, report.as_dict())
-
-    with path.open("rb") as handle, cyclic_gc_paused():
-        for event in iter_flex_events(handle, path.name):
-            normalizer.feed(event)
-            if len(normalizer.ctx.batch.trades) >= chunk:
-                flush()
-        rest = normalizer.finish()
-    summary = import_batch(session, user, fmt, rest, [path.name])
     for account in summary.accounts:
         _merge(total, account.counts)
     return total
@@ -158,11 +101,7 @@ def child(args: argparse.Namespace) -> None:
     baseline = _peak_rss_mb()
     started = time.perf_counter()
     path = Path(args.file)
-    counts = (
-        _run_files(session, user, path)
-        if args.pipeline == "files"
-        else _run_stream(session, user, path, args.chunk)
-    )
+    counts = _run_files(session, user, path) if args.pipeline == "files" else _run_stream(session, user, path)
     session.commit()
     elapsed = time.perf_counter() - started
     handled, written = _records(counts)
@@ -204,7 +143,7 @@ def _drop_pg_database(admin_url: str, name: str) -> None:
     admin.dispose()
 
 
-def _step(url: str, step: str, pipeline: str, file: Path, chunk: int) -> dict[str, float]:
+def _step(url: str, step: str, pipeline: str, file: Path) -> dict[str, float]:
     out = subprocess.run(
         [
             sys.executable,
@@ -218,8 +157,6 @@ def _step(url: str, step: str, pipeline: str, file: Path, chunk: int) -> dict[st
             pipeline,
             "--file",
             str(file),
-            "--chunk",
-            str(chunk),
         ],
         check=True,
         capture_output=True,
@@ -236,8 +173,8 @@ def main() -> None:
     parser.add_argument("--trades", type=int, default=100_000)
     parser.add_argument("--engines", default="postgresql,sqlite")
     parser.add_argument("--pipelines", default="files,stream")
-    parser.add_argument("--chunk", type=int, default=20_000, help="trades per write in the stream pipeline")
     parser.add_argument("--file", help="use this statement instead of generating one")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per engine and pipeline (medians shown)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--step", help=argparse.SUPPRESS)
@@ -263,22 +200,40 @@ def main() -> None:
             f"{'engine':<11}{'pipeline':<9}{'step':<9}{'seconds':>8}{'records':>9}{'written':>9}"
             f"{'rows/s':>9}{'peak RSS MB':>13}"
         )
+        medians: list[str] = []
         for engine in args.engines.split(","):
             for pipeline in args.pipelines.split(","):
-                if engine == "postgresql":
-                    url, name = _create_pg_database(admin_url)
-                else:
-                    url, name = f"sqlite:///{tmp}/bench-{pipeline}.db", ""
-                try:
-                    for step in ("import", "reimport"):
-                        r = _step(url, step, pipeline, statement, args.chunk)
-                        print(
-                            f"{engine:<11}{pipeline:<9}{step:<9}{r['seconds']:>8.2f}{r['records']:>9.0f}"
-                            f"{r['written']:>9.0f}{r['rows_per_s']:>9.0f}{r['peak_rss_mb']:>13.0f}"
-                        )
-                finally:
-                    if name:
-                        _drop_pg_database(admin_url, name)
+                runs: dict[str, list[dict[str, float]]] = {"import": [], "reimport": []}
+                for run in range(args.repeat):
+                    if engine == "postgresql":
+                        url, name = _create_pg_database(admin_url)
+                    else:
+                        url, name = f"sqlite:///{tmp}/bench-{pipeline}-{run}.db", ""
+                    try:
+                        for step in ("import", "reimport"):
+                            r = _step(url, step, pipeline, statement)
+                            runs[step].append(r)
+                            print(_line(engine, pipeline, step, r), flush=True)
+                    finally:
+                        if name:
+                            _drop_pg_database(admin_url, name)
+                if args.repeat > 1:
+                    for step, results in runs.items():
+                        median = {k: statistics.median(r[k] for r in results) for k in results[0]}
+                        medians.append(_line(engine, pipeline, step, median))
+                    first = statistics.median(r["seconds"] for r in runs["import"])
+                    again = statistics.median(r["seconds"] for r in runs["reimport"])
+                    medians.append(f"{engine:<11}{pipeline:<9}re-import speed-up {first / again:.2f}x")
+        if medians:
+            print(f"medians of {args.repeat} runs:")
+            print("\n".join(medians))
+
+
+def _line(engine: str, pipeline: str, step: str, r: dict[str, float]) -> str:
+    return (
+        f"{engine:<11}{pipeline:<9}{step:<9}{r['seconds']:>8.2f}{r['records']:>9.0f}"
+        f"{r['written']:>9.0f}{r['rows_per_s']:>9.0f}{r['peak_rss_mb']:>13.0f}"
+    )
 
 
 if __name__ == "__main__":

@@ -8,11 +8,12 @@ is archived under the format's name, so `foliosync rebuild` can re-parse it with
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import BinaryIO
 
 from foliosync.errors import NotFoundError
-from foliosync.ledger.records import Batch
+from foliosync.ledger.records import Batch, InstrumentRef
 from foliosync.ledger.taxonomy import Broker
 
 # Records from files that carry no account number use this placeholder; the import maps it to the
@@ -27,6 +28,17 @@ FORMAT_MODULES = (
 )
 
 
+@dataclass
+class StreamedBatch(Batch):
+    """An early part of a streamed file (see `FileFormat.parse_stream`): records that nothing later
+    in the file can change, written while the rest is still being read. Only appended families
+    (trades, cash, lots, transfers, events); never snapshots, which replace what they do not list.
+    `instruments` are refs to store or fill in even if no record here names them (an instrument
+    that a later SecuritiesInfo row enriched after its trades were written)."""
+
+    instruments: list[InstrumentRef] = field(default_factory=list)
+
+
 @dataclass(frozen=True)
 class FileFormat:
     name: str  # e.g. "ibkr-flex", "fidelity", "robinhood", "schwab-csv"
@@ -35,6 +47,12 @@ class FileFormat:
     parse: Callable[[bytes, str], Batch]  # (content, filename) -> Batch
     # True when the file itself names its accounts (Flex statements); else the user picks one.
     names_accounts: bool = False
+    # Optional: read an open binary file in bounded memory. Yields any number of StreamedBatch
+    # parts, then exactly one plain Batch with everything else (accounts, snapshots, held-back
+    # records); raises ImportFileError like `parse` (possibly after parts were yielded: the caller
+    # writes everything in one transaction and rolls it back). Archives nothing (raw_payloads empty):
+    # the importer archives the file while it streams.
+    parse_stream: Callable[[BinaryIO, str], Iterator[Batch]] | None = None
 
 
 _FORMATS: dict[str, FileFormat] = {}

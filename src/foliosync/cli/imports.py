@@ -8,7 +8,9 @@ and the command commits once, so a bad file leaves the ledger exactly as it was 
 from __future__ import annotations
 
 import json
+from contextlib import ExitStack
 from pathlib import Path
+from typing import BinaryIO
 
 import typer
 from rich.markup import escape
@@ -34,11 +36,13 @@ def _fail(exc: FoliosyncError) -> typer.Exit:
     return typer.Exit(1)
 
 
-def _read(paths: list[Path]) -> list[tuple[str, bytes]]:
-    files: list[tuple[str, bytes]] = []
+def _open(paths: list[Path], stack: ExitStack) -> list[tuple[str, BinaryIO]]:
+    """Open every file up front (a missing one fails before anything is read). They are handed to
+    import_files open, so a large statement is streamed instead of read into memory."""
+    files: list[tuple[str, BinaryIO]] = []
     for path in paths:
         try:
-            files.append((path.name, path.read_bytes()))
+            files.append((path.name, stack.enter_context(path.open("rb"))))
         except OSError as exc:
             raise NotFoundError(
                 f"Cannot read {path}: {exc.strerror or exc}.", hint="Check the file name and its permissions."
@@ -61,9 +65,10 @@ def import_command(
     """Import statement files; re-importing the same data changes nothing."""
     engine = cli_engine()
     session = session_factory(engine)()
+    stack = ExitStack()
     try:
         fmt = get_format(format_name)
-        files = _read(paths)
+        files = _open(paths, stack)
         owner = resolve_user(session, user)
         target = None
         if account is not None:
@@ -90,6 +95,7 @@ def import_command(
         session.rollback()
         raise
     finally:
+        stack.close()
         session.close()
     if as_json:
         typer.echo(json.dumps(summary.as_dict(), indent=2, sort_keys=True))

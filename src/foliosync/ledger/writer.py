@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import operator
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -85,6 +86,47 @@ def store_raw_payload(
     return payload.id
 
 
+def store_packed_payload(
+    session: Session,
+    user_id: int,
+    broker: str,
+    packed: PackedPayload,
+    *,
+    kind: str,
+    source_name: str | None,
+    account_id: int | None = None,
+) -> tuple[int, bool]:
+    """`store_raw_payload` for a payload hashed and compressed while it was streamed from disk.
+    Returns (id, whether it was stored now)."""
+    existing = session.scalar(
+        select(RawPayload.id).where(RawPayload.user_id == user_id, RawPayload.sha256 == packed.sha256)
+    )
+    if existing is not None:
+        return existing, False
+    payload = RawPayload(
+        user_id=user_id,
+        account_id=account_id,
+        broker=broker,
+        kind=kind,
+        source_name=source_name,
+        sha256=packed.sha256,
+        size=packed.size,
+        compressed=packed.compressed,
+    )
+    session.add(payload)
+    session.flush()
+    payload_id = payload.id
+    session.expunge(payload)  # the identity map would otherwise keep the compressed file alive
+    return payload_id, True
+
+
+@dataclass(frozen=True)
+class PackedPayload:
+    sha256: str
+    size: int
+    compressed: bytes
+
+
 def read_raw_payload(payload: RawPayload) -> bytes:
     return zlib.decompress(payload.compressed)
 
@@ -137,22 +179,39 @@ def ensure_instruments(
 def _rows(
     records: Sequence[Any], source: str, account_ids: Mapping[str, int], instrument_ids: Mapping[str, int]
 ) -> list[dict[str, Any]]:
+    """Records -> column dicts. The field names are read once per family and the values pulled with
+    one attrgetter call per record; an instrument's key (which runs canonical_symbol's regex) is
+    computed once per distinct InstrumentRef object, not once per record (docs/benchmarks/flex.md)."""
+    if not records:
+        return []
+    names = [f.name for f in dataclasses.fields(records[0])]
+    get: Any = operator.attrgetter(*names)
+    columns = ["account_id" if n == "account" else "instrument_id" if n == "instrument" else n for n in names]
+    account_at = names.index("account") if "account" in names else -1
+    instrument_at = names.index("instrument") if "instrument" in names else -1
+    has_source = "source" in names
+    ids_by_ref: dict[int, int] = {}
     rows: list[dict[str, Any]] = []
+    append = rows.append
     for record in records:
-        row: dict[str, Any] = {}
-        for f in dataclasses.fields(record):
-            value = getattr(record, f.name)
-            if f.name == "account":
-                try:
-                    row["account_id"] = account_ids[value]
-                except KeyError:
-                    raise UnknownAccountError(f"record for unmapped account {value!r}") from None
-            elif f.name == "instrument":
-                row["instrument_id"] = None if value is None else instrument_ids[value.key]
-            else:
-                row[f.name] = value
-        row.setdefault("source", source)
-        rows.append(row)
+        values: list[Any] = list(get(record)) if len(names) > 1 else [get(record)]
+        if account_at >= 0:
+            number = values[account_at]
+            try:
+                values[account_at] = account_ids[number]
+            except KeyError:
+                raise UnknownAccountError(f"record for unmapped account {number!r}") from None
+        if instrument_at >= 0:
+            ref = values[instrument_at]
+            if ref is not None:
+                found = ids_by_ref.get(id(ref))
+                if found is None:
+                    found = ids_by_ref[id(ref)] = instrument_ids[ref.key]
+                values[instrument_at] = found
+        row = dict(zip(columns, values, strict=True))
+        if not has_source:
+            row["source"] = source
+        append(row)
     return rows
 
 
@@ -174,11 +233,90 @@ def _replace_snapshots(session: Session, model: Any, rows: list[dict[str, Any]],
     return removed
 
 
+def instrument_refs(batch: Batch) -> list[InstrumentRef]:
+    """The distinct InstrumentRef objects the batch's records name (by identity: the Flex
+    normalizer shares one ref per instrument, so 100k trades name ~2k refs)."""
+    seen: dict[int, InstrumentRef] = {}
+    for family in FAMILIES:
+        for record in getattr(batch, family.batch_attr):
+            instrument = getattr(record, "instrument", None)
+            if instrument is not None and id(instrument) not in seen:
+                seen[id(instrument)] = instrument
+    return list(seen.values())
+
+
+def write_records(
+    session: Session,
+    batch: Batch,
+    account_ids: Mapping[str, int],
+    *,
+    known_instruments: dict[str, int] | None = None,
+) -> UpsertReport:
+    """Upsert every record family of `batch` (no payload archiving, no ledger_version bump): the
+    shared core of `write_batch` and of the streaming import, which writes a statement in parts.
+
+    `known_instruments` (key -> id) is a cache kept by a caller writing several parts of one import
+    in one transaction: instruments already ensured by an earlier part are not read again nor counted
+    again. (As ensure_instruments itself keeps the first ref per key, the first part naming a key
+    decides.)
+    """
+    report = UpsertReport()
+    refs = instrument_refs(batch)
+    if known_instruments is None:
+        instrument_ids, instrument_counts = ensure_instruments(session, refs)
+    else:
+        unknown = [ref for ref in refs if ref.key not in known_instruments]
+        instrument_ids, instrument_counts = ensure_instruments(session, unknown)
+        known_instruments.update(instrument_ids)
+        instrument_ids = known_instruments
+    report.add("instruments", instrument_counts)
+    for family in FAMILIES:
+        records = getattr(batch, family.batch_attr)
+        if not records:
+            continue
+        table = family.model.__table__
+        if family.key == APPENDED_KEY and len(records) > WRITE_SLICE and _unique_keys(records):
+            # Rows (dicts) are built and upserted a slice at a time, so a 100k-trade statement does
+            # not hold 100k dicts at once. Only when no key repeats: bulk_upsert's "last row wins"
+            # must see every row of a key together. (Snapshots are never sliced: a snapshot replaces
+            # what it does not list.)
+            for start in range(0, len(records), WRITE_SLICE):
+                part = records[start : start + WRITE_SLICE]
+                rows = _rows(part, batch.source.value, account_ids, instrument_ids)
+                report.add(table.name, bulk_upsert(session, table, rows, family.key))
+                del rows
+            continue
+        rows = _rows(records, batch.source.value, account_ids, instrument_ids)
+        counts = bulk_upsert(session, table, rows, family.key)
+        if family.batch_attr in ("positions", "balances"):
+            member = "instrument_id" if family.batch_attr == "positions" else "currency"
+            counts.updated += _replace_snapshots(session, family.model, rows, member)
+        report.add(table.name, counts)
+    return report
+
+
+WRITE_SLICE = 10_000
+
+
+def _unique_keys(records: Sequence[Any]) -> bool:
+    keys = {(record.account, record.natural_key) for record in records}
+    return len(keys) == len(records)
+
+
+def bump_ledger_versions(session: Session, account_ids: Iterable[int]) -> None:
+    """Tell caches that these accounts' ledgers changed."""
+    touched = sorted(set(account_ids))
+    session.execute(
+        update(BrokerAccount)
+        .where(BrokerAccount.id.in_(touched))
+        .values(ledger_version=BrokerAccount.ledger_version + 1)
+    )
+
+
 def write_batch(
     session: Session, batch: Batch, account_ids: Mapping[str, int], *, user_id: int, archive: bool = True
 ) -> UpsertReport:
     """Upsert everything in `batch`. `account_ids` maps broker account numbers to BrokerAccount ids."""
-    report = UpsertReport()
     if archive:
         for ref in batch.raw_payloads:
             store_raw_payload(
@@ -188,32 +326,9 @@ def write_batch(
                 ref,
                 account_ids.get(ref.account) if ref.account else None,
             )
-    refs: list[InstrumentRef] = []
-    for family in FAMILIES:
-        for record in getattr(batch, family.batch_attr):
-            instrument = getattr(record, "instrument", None)
-            if instrument is not None:
-                refs.append(instrument)
-    instrument_ids, instrument_counts = ensure_instruments(session, refs)
-    report.add("instruments", instrument_counts)
-    for family in FAMILIES:
-        records = getattr(batch, family.batch_attr)
-        if not records:
-            continue
-        rows = _rows(records, batch.source.value, account_ids, instrument_ids)
-        table = family.model.__table__
-        counts = bulk_upsert(session, table, rows, family.key)
-        if family.batch_attr in ("positions", "balances"):
-            member = "instrument_id" if family.batch_attr == "positions" else "currency"
-            counts.updated += _replace_snapshots(session, family.model, rows, member)
-        report.add(table.name, counts)
+    report = write_records(session, batch, account_ids)
     if report.written:
-        touched = sorted(set(account_ids.values()))
-        session.execute(
-            update(BrokerAccount)
-            .where(BrokerAccount.id.in_(touched))
-            .values(ledger_version=BrokerAccount.ledger_version + 1)
-        )
+        bump_ledger_versions(session, account_ids.values())
     return report
 
 

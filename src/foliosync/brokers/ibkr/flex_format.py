@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-from foliosync.brokers.ibkr.normalizer import parse_flex
-from foliosync.importers import FileFormat, register_format
+import gc
+from collections.abc import Iterator
+from typing import BinaryIO
+
+from foliosync.brokers.ibkr.flex_parser import FlexRow, iter_flex_events
+from foliosync.brokers.ibkr.flex_prescan import prescan
+from foliosync.brokers.ibkr.normalizer import FlexNormalizer, parse_flex
+from foliosync.importers import FileFormat, StreamedBatch, register_format
 from foliosync.ledger.records import Batch, RawPayloadRef
-from foliosync.ledger.taxonomy import Broker
+from foliosync.ledger.taxonomy import Broker, SourceFormat
 
 FORMAT_NAME = "ibkr-flex"
+# Trades per early part of a streamed import: large enough that each write is an efficient bulk
+# upsert, small enough that memory stays flat (~2.5 KB per normalized trade).
+STREAM_CHUNK_TRADES = 5_000
 
 
 def parse_flex_file(content: bytes, filename: str) -> Batch:
@@ -17,6 +26,43 @@ def parse_flex_file(content: bytes, filename: str) -> Batch:
     return batch
 
 
+def stream_flex_file(
+    source: BinaryIO, filename: str, *, chunk_trades: int = STREAM_CHUNK_TRADES
+) -> Iterator[Batch]:
+    """Read a Flex file from an open binary file, yielding settled trades every `chunk_trades`
+    (FileFormat.parse_stream). A file that cannot be planned (not a regular file) is read whole."""
+    plan = prescan(source)
+    if plan is None:
+        yield parse_flex(source, filename)
+        return
+    normalizer = FlexNormalizer(filename)
+    next_drain = chunk_trades
+    # The cyclic GC is paused while rows are read (normalizer.cyclic_gc_paused) but not while the
+    # caller writes a part: the ORM and driver make cyclic garbage that must not pile up.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for event in iter_flex_events(source, filename):
+            normalizer.feed(event)
+            if type(event) is FlexRow and len(normalizer.ctx.batch.trades) >= next_drain:
+                drained = normalizer.drain_settled_trades(plan)
+                next_drain = len(normalizer.ctx.batch.trades) + chunk_trades
+                if drained:
+                    if gc_was_enabled:
+                        gc.enable()
+                    yield StreamedBatch(broker=Broker.IBKR, source=SourceFormat.FLEX_XML, trades=drained)
+                    del drained
+                    gc.disable()
+        final = normalizer.finish()
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    enriched = normalizer.drained_instruments()
+    if enriched:
+        yield StreamedBatch(broker=Broker.IBKR, source=SourceFormat.FLEX_XML, instruments=enriched)
+    yield final
+
+
 register_format(
     FileFormat(
         name=FORMAT_NAME,
@@ -24,5 +70,6 @@ register_format(
         description="Interactive Brokers Flex Query statement (XML; one or many accounts)",
         parse=parse_flex_file,
         names_accounts=True,
+        parse_stream=stream_flex_file,
     )
 )

@@ -34,6 +34,7 @@ from foliosync.brokers.ibkr.flex_parser import (
     StatementStart,
     iter_flex_events,
 )
+from foliosync.brokers.ibkr.flex_prescan import StreamPlan
 from foliosync.brokers.ibkr.flex_values import (
     FlexValueError,
     attr_date,
@@ -62,7 +63,7 @@ from foliosync.brokers.ibkr.normalize_positions import (
 )
 from foliosync.brokers.ibkr.normalize_trades import normalize_trades_row, pair_cancellations
 from foliosync.errors import ImportFileError
-from foliosync.ledger.records import AccountInfo, Batch, TradeRecord
+from foliosync.ledger.records import AccountInfo, Batch, InstrumentRef, TradeRecord
 
 SYNC_REQUIRED_SECTIONS = frozenset(
     {"Trades", "OpenPositions", "CashTransactions", "CashReport", "CorporateActions", "Transfers"}
@@ -112,6 +113,10 @@ class FlexNormalizer:
         self.statements: list[tuple[str, frozenset[str]]] = []
         self.unread_sections: set[str] = set()
         self.periods: list[Statement] = []
+        # Streaming (drain_settled_trades): what handed-over trades contributed to whole-response steps.
+        self._drained_fx: dict[tuple[str, str, date], str | None] = {}
+        self._drained_ones: dict[str, set[str]] = {}
+        self._drained_refs: dict[int, InstrumentRef] = {}
         ctx, snapshots, events = self.ctx, self.snapshots, self.events
         self.handlers: dict[str, Handler] = {
             "Trades": lambda row: normalize_trades_row(row, ctx),
@@ -220,19 +225,90 @@ class FlexNormalizer:
 
     # --- streaming ------------------------------------------------------------------------------
 
-    def drain_trades(self) -> list[TradeRecord]:
-        """Hand over the trades read so far (for chunked writing of very large statements).
+    def drain_settled_trades(self, plan: StreamPlan) -> list[TradeRecord]:
+        """Hand over the trades read so far that nothing later in the file can change, so a very
+        large statement can be written in chunks (flex_prescan explains what can change a trade).
 
-        Cancels are paired among the trades in hand first; a cancel whose original was drained
-        earlier stays POSTED and nets against it (see normalize_trades). Trades handed over here
-        miss SecuritiesInfo enrichment that arrives later in the file.
+        Held back (kept for `finish`): pending cancels/corrections, fills that some cancel row in
+        the file names as its original, and trades without fxRateToBase while their account's base
+        currency or the conversion rates may still change. Handed-over trades get `fxRateToBase`
+        filled now, exactly as `finish` would; `finish` checks that it would have agreed.
         """
-        pair_cancellations(self.ctx)
-        trades = self.ctx.batch.trades
-        self.ctx.batch.trades = []
-        self.ctx.trades_by_txid.clear()
-        self.ctx.trades_by_trade_id.clear()
-        return trades
+        ctx = self.ctx
+        held: set[int] = {id(pending.record) for pending in ctx.pending_cancels}
+        referenced = plan.referenced_ids
+        if referenced:
+            for index in (ctx.trades_by_txid, ctx.trades_by_trade_id):
+                for (_account, raw_id), record in index.items():
+                    if raw_id in referenced:
+                        held.add(id(record))
+        settled: dict[str, bool] = {}
+        bases: dict[str, str] = {}
+        drained: list[TradeRecord] = []
+        kept: list[TradeRecord] = []
+        for trade in ctx.batch.trades:
+            if id(trade) in held:
+                kept.append(trade)
+                continue
+            if trade.fx_rate_to_base is None:
+                account = trade.account
+                if account not in settled:
+                    settled[account] = self._base_is_final(account, plan)
+                    if settled[account]:
+                        bases[account] = self._base_currency(account, self._facts(account))[0]
+                if not settled[account]:
+                    kept.append(trade)
+                    continue
+                found = self._rate_for(bases, account, trade.currency, trade.trade_date)
+                self._drained_fx[(account, trade.currency, trade.trade_date)] = found
+                if found is not None:
+                    trade.fx_rate_to_base = Decimal(found)
+            elif trade.fx_rate_to_base == 1:
+                self._drained_ones.setdefault(trade.account, set()).add(trade.currency)
+            if trade.instrument is not None:
+                self._drained_refs.setdefault(id(trade.instrument), trade.instrument)
+            drained.append(trade)
+        if not drained:
+            return drained
+        ctx.batch.trades = kept
+        keep = {id(record) for record in kept}
+        ctx.trades_by_txid = {k: r for k, r in ctx.trades_by_txid.items() if id(r) in keep}
+        ctx.trades_by_trade_id = {k: r for k, r in ctx.trades_by_trade_id.items() if id(r) in keep}
+        return drained
+
+    def _facts(self, account: str) -> _AccountFacts:
+        return self.accounts.get(account) or _AccountFacts()
+
+    def _base_is_final(self, account: str, plan: StreamPlan) -> bool:
+        """Whether `_base_currency` can no longer change for this account (and the rates neither)."""
+        if plan.late_account_facts:
+            return False
+        facts = self._facts(account)
+        if facts.base_currency or len(facts.rate_targets) == 1:
+            return True
+        # Otherwise the base currency is inferred from `fxRateToBase == 1`, which later rows may change.
+        return not plan.has_fx_rate_to_base
+
+    def drained_instruments(self) -> list[InstrumentRef]:
+        """After `finish`: instruments of handed-over trades that SecuritiesInfo enriched later."""
+        enrich = self.ctx.instruments.enrich
+        return [enriched for ref in self._drained_refs.values() if (enriched := enrich(ref)) is not ref]
+
+    def _check_drained_fx(self) -> None:
+        bases = {number: facts.base_currency or "" for number, facts in self.accounts.items()}
+        for (account, currency, day), guessed in self._drained_fx.items():
+            if self._rate_for(bases, account, currency, day) != guessed:
+                raise ImportFileError(
+                    "the statement could not be imported in streaming mode (a base currency or "
+                    "conversion rate changed after trades were written)",
+                    filename=self.ctx.filename,
+                    hint="Import it through the web upload, or report this file to the foliosync developers.",
+                )
+
+    def _rate_for(self, bases: dict[str, str], account: str, currency: str, day: date) -> str | None:
+        if bases.get(account) == currency:
+            return "1"
+        return self.ctx.fx_rates.get((day, currency))
 
     # --- whole-response steps -------------------------------------------------------------------
 
@@ -249,6 +325,8 @@ class FlexNormalizer:
         self._enrich()
         batch.accounts = [self._account_info(number, facts) for number, facts in self.accounts.items()]
         self._fill_fx_rates()
+        if self._drained_fx:
+            self._check_drained_fx()
         self._period()
         self._missing_sections()
         if self.unread_sections:
@@ -281,7 +359,7 @@ class FlexNormalizer:
             for family in (self.ctx.batch.trades, self.ctx.batch.cash)
             for record in family
             if record.account == number and record.fx_rate_to_base == 1
-        }
+        } | self._drained_ones.get(number, set())
         if len(ones) == 1:  # fxRateToBase is exactly 1 only for the base currency
             return ones.pop(), "fxRateToBase"
         return "USD", "unknown"
@@ -294,13 +372,10 @@ class FlexNormalizer:
         return AccountInfo(external_account_id=number, base_currency=base, alias=facts.alias, details=details)
 
     def _fill_fx_rates(self) -> None:
-        rates = self.ctx.fx_rates
-        bases = {number: facts.base_currency for number, facts in self.accounts.items()}
+        bases = {number: facts.base_currency or "" for number, facts in self.accounts.items()}
 
         def rate(account: str, currency: str, day: date) -> str | None:
-            if bases.get(account) == currency:
-                return "1"
-            return rates.get((day, currency))
+            return self._rate_for(bases, account, currency, day)
 
         batch = self.ctx.batch
         for trade in batch.trades:
