@@ -152,3 +152,21 @@ def test_instruments_are_shared_and_enriched_not_erased(session):
     assert ids1 == ids2 == ids3 and c1.inserted == 1 and c2.updated == 1 and c3.unchanged == 1
     inst = session.scalars(select(Instrument)).one()
     assert (inst.conid, inst.isin, inst.symbol) == ("265598", "US0378331005", "AAPL")
+
+
+def test_a_first_load_into_an_empty_scope_copies_directly_and_later_loads_merge(pg_engine):
+    """PostgreSQL fast path: no row of the account yet, so nothing can conflict; afterwards the
+    guarded merge takes over and counts stay exact."""
+    from foliosync.db.session import session_factory
+
+    session = session_factory(pg_engine)()
+    acct = _account(session)
+    rows = [_row(acct, f"k{i}", Decimal(i)) for i in range(30)]
+    first = bulk_upsert(session, CashTransaction.__table__, rows, KEY)
+    assert (first.inserted, first.updated, first.unchanged) == (30, 0, 0)
+    rows[0] = _row(acct, "k0", Decimal("0.5"))
+    second = bulk_upsert(session, CashTransaction.__table__, [*rows, _row(acct, "k-new", Decimal(1))], KEY)
+    assert (second.inserted, second.updated, second.unchanged) == (1, 1, 29)
+    session.commit()
+    assert session.scalar(select(func.count(CashTransaction.id))) == 31
+    session.close()

@@ -120,6 +120,10 @@ def bulk_upsert(
     if missing:
         raise ValueError(f"rows for {table.name} lack key columns {missing}")
     dialect = session.get_bind().dialect.name
+    if dialect == "postgresql" and _scope_is_empty(session, table, unique_rows, key_cols):
+        # Nothing can conflict (a first import into this account): COPY straight into the table.
+        _copy_into(session, table, unique_rows, columns)
+        return UpsertCounts(inserted=len(unique_rows))
     for start in range(0, len(unique_rows), batch_size):
         batch = unique_rows[start : start + batch_size]
         if dialect == "postgresql":
@@ -157,6 +161,43 @@ def _row_converter(table: Table, columns: list[str]) -> Any:
         return values
 
     return convert
+
+
+SCOPE_COLUMNS = ("account_id", "source")
+
+
+def _scope_is_empty(
+    session: Session, table: Table, rows: list[dict[str, Any]], key_cols: Sequence[str]
+) -> bool:
+    """True when the table holds no row in the rows' (account, source) scope, so no key can clash.
+
+    Only for ledger tables keyed by (account_id, source, ...). The unique index still guards a
+    concurrent writer: a second first-import into the same account fails and rolls back whole.
+    """
+    if tuple(key_cols[:2]) != SCOPE_COLUMNS:
+        return False
+    scopes = {(row["account_id"], row["source"]) for row in rows}
+    if len(scopes) > 50:
+        return False
+    clauses = " OR ".join(["(account_id = %s AND source = %s)"] * len(scopes))
+    params = [value for scope in sorted(scopes) for value in scope]
+    dbapi_conn = session.connection().connection.driver_connection
+    assert dbapi_conn is not None
+    with dbapi_conn.cursor() as cur:
+        cur.execute(f'SELECT EXISTS (SELECT 1 FROM "{table.name}" WHERE {clauses})', params)
+        found = cur.fetchone()
+    return found is not None and not found[0]
+
+
+def _copy_into(session: Session, table: Table, rows: list[dict[str, Any]], columns: list[str]) -> None:
+    dbapi_conn = session.connection().connection.driver_connection
+    assert dbapi_conn is not None
+    col_list = ", ".join(f'"{c}"' for c in columns)
+    convert = _row_converter(table, columns)
+    with dbapi_conn.cursor() as cur, cur.copy(f'COPY "{table.name}" ({col_list}) FROM STDIN') as copy:
+        write = copy.write_row
+        for row in rows:
+            write(convert(row))
 
 
 def _upsert_postgresql(
