@@ -194,10 +194,25 @@ def _copy_into(session: Session, table: Table, rows: list[dict[str, Any]], colum
     assert dbapi_conn is not None
     col_list = ", ".join(f'"{c}"' for c in columns)
     convert = _row_converter(table, columns)
-    with dbapi_conn.cursor() as cur, cur.copy(f'COPY "{table.name}" ({col_list}) FROM STDIN') as copy:
-        write = copy.write_row
-        for row in rows:
-            write(convert(row))
+    with dbapi_conn.cursor() as cur:
+        types = _column_types(cur, table.name, columns)
+        # Binary COPY: PostgreSQL skips parsing numeric and timestamp text for every value.
+        with cur.copy(f'COPY "{table.name}" ({col_list}) FROM STDIN (FORMAT BINARY)') as copy:
+            copy.set_types(types)
+            write = copy.write_row
+            for row in rows:
+                write(convert(row))
+
+
+def _column_types(cur: Any, table_name: str, columns: list[str]) -> list[str]:
+    cur.execute(
+        "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
+        "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
+        [f'"{table_name}"'],
+    )
+    by_name = dict(cur.fetchall())
+    # Binary COPY wants the base type: "numeric(38,12)" -> "numeric", "character varying(64)" -> ...
+    return [by_name[c].split("(")[0].replace(" COLLATE", "") for c in columns]
 
 
 def _upsert_postgresql(
@@ -218,7 +233,9 @@ def _upsert_postgresql(
         cur.execute(
             f'CREATE TEMP TABLE "{temp}" ON COMMIT DROP AS SELECT {col_list} FROM "{table.name}" WITH NO DATA'
         )
-        with cur.copy(f'COPY "{temp}" ({col_list}) FROM STDIN') as copy:
+        types = _column_types(cur, table.name, columns)
+        with cur.copy(f'COPY "{temp}" ({col_list}) FROM STDIN (FORMAT BINARY)') as copy:
+            copy.set_types(types)
             write = copy.write_row
             for row in rows:
                 write(convert(row))
