@@ -16,6 +16,7 @@ from foliosync.config import Settings, get_settings
 from foliosync.db.migrate import upgrade
 from foliosync.db.session import build_engine, session_factory
 from foliosync.errors import FoliosyncError
+from foliosync.logging_filters import install_access_log_filter
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ def _stop_live(app: FastAPI) -> None:
 def create_app(settings: Settings | None = None, *, run_migrations: bool = True) -> FastAPI:
     settings = settings or get_settings()
     settings.check_production()
+    install_access_log_filter()
     engine = build_engine(settings.database_url)
     if run_migrations:
         upgrade(engine)
