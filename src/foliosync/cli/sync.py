@@ -86,10 +86,14 @@ def sync(
         raise typer.Exit(1)
 
 
-# Environment variables that seed a development account; values are never printed.
-SEEDS = {
-    "ibkr": {"flex_token": "IBKR_FLEX_TOKEN", "flex_query_id": "IBKR_FLEX_QUERY_ID"},
-    "tastytrade": {"client_secret": "TASTYTRADE_CLIENT_SECRET", "refresh_token": "TASTYTRADE_REFRESH_TOKEN"},
+# Which environment variable seeds which credential field of a development account, as
+# (field, variable) pairs. Only the variables' NAMES live here; their values are never printed.
+SEEDS: dict[str, tuple[tuple[str, str], ...]] = {
+    "ibkr": (("flex_token", "IBKR_FLEX_TOKEN"), ("flex_query_id", "IBKR_FLEX_QUERY_ID")),
+    "tastytrade": (
+        ("client_secret", "TASTYTRADE_CLIENT_SECRET"),
+        ("refresh_token", "TASTYTRADE_REFRESH_TOKEN"),
+    ),
 }
 
 
@@ -105,7 +109,7 @@ def seed(user: str | None = typer.Option(None, "--user")) -> None:
     with session_scope(engine) as session:
         owner = resolve_user(session, user)
         for broker, fields in SEEDS.items():
-            values = {field: os.environ.get(env, "") for field, env in fields.items()}
+            values = {field: os.environ.get(variable, "") for field, variable in fields}
             if not all(values.values()):
                 continue
             existing = session.scalar(
