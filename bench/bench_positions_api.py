@@ -86,6 +86,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument(
+        "--encoding",
+        default="gzip",
+        help="Accept-Encoding that wrk sends: gzip (what browsers and HTTP libraries send) or identity.",
+    )
     args = parser.parse_args()
     name = f"foliosync_bench_{secrets.token_hex(3)}"
     admin = create_engine(normalize_database_url(ADMIN), isolation_level="AUTOCOMMIT")
@@ -130,7 +135,10 @@ def main() -> None:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.3)
-        print(f"response: {len(body):,} bytes; holdings: {body.count(b'instrument_id'):,}")
+        zipped = urllib.request.Request(endpoint, headers={**request.headers, "Accept-encoding": "gzip"})
+        with urllib.request.urlopen(zipped, timeout=5) as answer:
+            gz_size = len(answer.read())
+        print(f"response: {len(body):,} bytes ({gz_size:,} gzipped); holdings: {body.count(b'instrument_id'):,}")
         out = subprocess.run(
             [
                 "wrk",
@@ -140,6 +148,8 @@ def main() -> None:
                 "--latency",
                 "-H",
                 f"Authorization: Bearer {token}",
+                "-H",
+                f"Accept-Encoding: {args.encoding}",
                 endpoint,
             ],
             capture_output=True,
@@ -147,11 +157,11 @@ def main() -> None:
             check=True,
         ).stdout
         print(out)
-        p50 = re.search(r"50%\s+(\S+)", out)
-        p99 = re.search(r"99%\s+(\S+)", out)
+        p50 = re.search(r"^\s+50%\s+(\S+)", out, re.MULTILINE)
+        p99 = re.search(r"^\s+99%\s+(\S+)", out, re.MULTILINE)
         rps = re.search(r"Requests/sec:\s+(\S+)", out)
         print(
-            f"SUMMARY workers={args.workers} p50={p50 and p50[1]} p99={p99 and p99[1]} rps={rps and rps[1]}"
+            f"SUMMARY workers={args.workers} encoding={args.encoding} p50={p50 and p50[1]} p99={p99 and p99[1]} rps={rps and rps[1]}"
         )
     finally:
         if server is not None:

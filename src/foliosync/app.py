@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import importlib
 import logging
 from collections.abc import AsyncIterator
@@ -12,6 +13,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from foliosync import __version__
+from foliosync.api.hot_reads import AccessProbe
+from foliosync.api.hot_routes import HotRoutes, foliosync_error_response
 from foliosync.config import Settings, get_settings
 from foliosync.db.migrate import upgrade
 from foliosync.db.session import build_engine, session_factory
@@ -21,7 +24,9 @@ from foliosync.logging_filters import install_access_log_filter
 log = logging.getLogger(__name__)
 
 # Routers are discovered by module so each domain owns its file; a domain not built yet is skipped.
+# Routes are matched in this order, router by router: the hottest read (portfolio) goes first.
 ROUTER_MODULES = (
+    "foliosync.api.portfolio",
     "foliosync.api.auth",
     "foliosync.api.accounts",
     "foliosync.api.ledger",
@@ -30,7 +35,6 @@ ROUTER_MODULES = (
     "foliosync.api.schwab",
     "foliosync.api.live",
     "foliosync.api.market",
-    "foliosync.api.portfolio",
     "foliosync.web.pages",
 )
 
@@ -62,11 +66,16 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.web_threads
 
         start_background(app)
+        await app.state.access_probe.open()
+        # Everything imported and built so far lives as long as the process: moving it out of the
+        # collector's generations keeps full collections (pauses in the latency tail) short.
+        gc.freeze()
         try:
             yield
         finally:
             stop_background(app)
             _stop_live(app)
+            await app.state.access_probe.close()
             engine.dispose()
 
     app = FastAPI(
@@ -78,13 +87,11 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = session_factory(engine)
+    app.state.access_probe = AccessProbe(engine)
 
     @app.exception_handler(FoliosyncError)
     async def _foliosync_error(_request: Request, exc: FoliosyncError) -> JSONResponse:
-        body = {"error": exc.code, "message": exc.message}
-        if exc.hint:
-            body["hint"] = exc.hint
-        return JSONResponse(status_code=exc.status_code, content=body)
+        return foliosync_error_response(exc)
 
     @app.get("/api/v1/health", tags=["meta"])
     def health() -> dict[str, str]:
@@ -98,4 +105,7 @@ def create_app(settings: Settings | None = None, *, run_migrations: bool = True)
                 continue
             raise
         app.include_router(module.router)
+    from foliosync.api.portfolio import positions
+
+    app.add_middleware(HotRoutes, routes={"/api/v1/portfolio/positions": positions})
     return app

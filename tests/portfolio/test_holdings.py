@@ -1,12 +1,13 @@
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
+from foliosync.api.portfolio import holdings_cache
 from foliosync.db.session import session_scope
 from foliosync.ledger.records import Batch, InstrumentRef, PositionRecord
 from foliosync.ledger.taxonomy import AssetCategory, Broker, SourceFormat
 from foliosync.ledger.writer import write_batch
 from foliosync.models import BrokerAccount, User
-from foliosync.portfolio.cache import holdings_cache, ledger_versions
+from foliosync.portfolio.cache import ledger_versions
 from foliosync.portfolio.holdings import consolidated_holdings
 
 AAPL = InstrumentRef(AssetCategory.STK, "AAPL", "USD")

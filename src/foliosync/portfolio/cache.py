@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -30,27 +29,28 @@ def ledger_versions(session: Session, user_id: int) -> tuple[tuple[int, int], ..
     return tuple((int(a), int(v)) for a, v in rows)
 
 
-class VersionedCache:
+class VersionedCache(Generic[T]):
+    """A bounded LRU map from (kind, user, ..., ledger versions) to a rendered answer. Thread-safe."""
+
     def __init__(self, max_entries: int = 512) -> None:
-        self._entries: OrderedDict[tuple[object, ...], object] = OrderedDict()
+        self._entries: OrderedDict[tuple[object, ...], T] = OrderedDict()
         self._lock = threading.Lock()
         self._max = max_entries
 
-    def get_or_compute(self, key: tuple[object, ...], compute: Callable[[], T]) -> T:
+    def get(self, key: tuple[object, ...]) -> T | None:
         with self._lock:
-            if key in self._entries:
+            value = self._entries.get(key)
+            if value is not None:
                 self._entries.move_to_end(key)
-                return self._entries[key]  # type: ignore[return-value]
-        value = compute()
+            return value
+
+    def put(self, key: tuple[object, ...], value: T) -> None:
         with self._lock:
             self._entries[key] = value
+            self._entries.move_to_end(key)
             while len(self._entries) > self._max:
                 self._entries.popitem(last=False)
-        return value
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
-
-
-holdings_cache = VersionedCache()
