@@ -138,7 +138,9 @@ def main() -> None:
         zipped = urllib.request.Request(endpoint, headers={**request.headers, "Accept-encoding": "gzip"})
         with urllib.request.urlopen(zipped, timeout=5) as answer:
             gz_size = len(answer.read())
-        print(f"response: {len(body):,} bytes ({gz_size:,} gzipped); holdings: {body.count(b'instrument_id'):,}")
+        print(
+            f"response: {len(body):,} bytes ({gz_size:,} gzipped); holdings: {body.count(b'instrument_id'):,}"
+        )
         out = subprocess.run(
             [
                 "wrk",

@@ -96,7 +96,10 @@ def test_holdings_gzip_etag_and_invalidation_on_write(api, engine):
         _write(session, user_id, ids, {"A1": [(AAPL, "10", "150"), (MSFT, "2", "400")]})
     changed = api.get(URL, headers={**alice.headers, "If-None-Match": etag})
     assert changed.status_code == 200 and changed.headers["etag"] != etag
-    assert {h["symbol"]: h["market_value"] for h in changed.json()["holdings"]} == {"AAPL": "2250", "MSFT": "800"}
+    assert {h["symbol"]: h["market_value"] for h in changed.json()["holdings"]} == {
+        "AAPL": "2250",
+        "MSFT": "800",
+    }
     assert changed.json()["total_market_value_base"] == "3050"
 
     one = api.get(f"{URL}?account_id={ids['A2']}", headers=alice.headers).json()

@@ -78,7 +78,9 @@ def run_import(
 ) -> ImportSummary:
     fmt: FileFormat = FORMATS[fmt_name]
     user = session.scalars(select(User)).one()
-    summary = import_files(session, user, fmt, files, target)
+    # reparse: a repeated import in these tests is meant to go through parsing and the upsert again
+    # (tests/sync/test_import_replay.py covers answering it without parsing).
+    summary = import_files(session, user, fmt, files, target, reparse=True)
     session.commit()
     return summary
 

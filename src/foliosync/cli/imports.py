@@ -61,6 +61,11 @@ def import_command(
         None, "--account", help="Account id to import into (needed for files that do not name their account)."
     ),
     user: str | None = typer.Option(None, "--user", help="Import for this user (e-mail)."),
+    reparse: bool = typer.Option(
+        False,
+        "--reparse",
+        help="Parse the files even if they were imported before into accounts unchanged since.",
+    ),
 ) -> None:
     """Import statement files; re-importing the same data changes nothing."""
     engine = cli_engine()
@@ -80,7 +85,7 @@ def import_command(
                     f"You have no account {account}.", hint="See them with: foliosync accounts list"
                 )
         with err_console.status(f"Importing {len(files)} file(s) as {fmt.name}..."):
-            summary = import_files(session, owner, fmt, files, target)
+            summary = import_files(session, owner, fmt, files, target, reparse=reparse)
         # Why an account is PARTIAL (a missing section...) is kept on its sync record.
         reasons = {
             a.account_id: list(sync.warnings or [])
@@ -105,6 +110,11 @@ def import_command(
 
 def print_summary(summary: ImportSummary, reasons: dict[int, list[str]] | None = None) -> None:
     console.print(f"Imported {len(summary.files)} file(s) as [bold]{summary.format}[/].")
+    if summary.replayed:
+        console.print(
+            "Imported before into accounts unchanged since: nothing to write, the files were not "
+            "parsed again (--reparse parses them)."
+        )
     for account in summary.accounts:
         _print_account(account)
         for reason in (reasons or {}).get(account.account_id, []):

@@ -1,10 +1,12 @@
 """Idempotent bulk upsert by natural key, with inserted / updated / unchanged counts.
 
-PostgreSQL: rows are COPYed into a temporary table, then merged with
-`INSERT ... SELECT ... ON CONFLICT (key) DO UPDATE ... WHERE (cols) IS DISTINCT FROM (excluded cols)
-RETURNING (xmax = 0)`. COPY is about twice as fast as executemany, and the IS DISTINCT FROM guard
-means an unchanged row is not rewritten at all (no dead tuple, no WAL), so a re-sync of unchanged
-data writes nothing. See docs/decisions/0002-bulk-upsert.md for the measurements.
+PostgreSQL: rows are COPYed into a temporary table, then merged in two statements: an
+`UPDATE ... FROM temp WHERE (cols) IS DISTINCT FROM (new cols)` for existing keys, and an
+`INSERT ... SELECT ... WHERE NOT EXISTS ... ON CONFLICT (key) DO UPDATE ... WHERE ... IS DISTINCT FROM`
+for new ones (the ON CONFLICT covers a concurrent writer). COPY is about twice as fast as
+executemany, and the IS DISTINCT FROM guard means an unchanged row is not rewritten at all (no dead
+tuple, no WAL), so a re-sync of unchanged data writes nothing. When an account has no rows of the
+source yet, rows are COPYed straight into the table. See docs/decisions/0002-bulk-upsert.md.
 
 SQLite: the existing rows for the batch's keys are read first and compared in Python; only new
 rows are inserted and only changed rows updated. SQLite is the single-user default, where this
@@ -124,12 +126,12 @@ def bulk_upsert(
         # Nothing can conflict (a first import into this account): COPY straight into the table.
         _copy_into(session, table, unique_rows, columns)
         return UpsertCounts(inserted=len(unique_rows))
+    if dialect == "postgresql":
+        # One temporary table for all rows: the merge joins it with the table once (a join per
+        # batch would scan the table once per batch).
+        return _upsert_postgresql(session, table, unique_rows, columns, key_cols)
     for start in range(0, len(unique_rows), batch_size):
-        batch = unique_rows[start : start + batch_size]
-        if dialect == "postgresql":
-            counts += _upsert_postgresql(session, table, batch, columns, key_cols)
-        else:
-            counts += _upsert_generic(session, table, batch, columns, key_cols)
+        counts += _upsert_generic(session, table, unique_rows[start : start + batch_size], columns, key_cols)
     return counts
 
 
@@ -195,24 +197,12 @@ def _copy_into(session: Session, table: Table, rows: list[dict[str, Any]], colum
     col_list = ", ".join(f'"{c}"' for c in columns)
     convert = _row_converter(table, columns)
     with dbapi_conn.cursor() as cur:
-        types = _column_types(cur, table.name, columns)
-        # Binary COPY: PostgreSQL skips parsing numeric and timestamp text for every value.
-        with cur.copy(f'COPY "{table.name}" ({col_list}) FROM STDIN (FORMAT BINARY)') as copy:
-            copy.set_types(types)
+        # Text COPY (decision 0002): binary spares the server from parsing numbers and times, but
+        # costs the client more than that, and the client is the slower side of a merge.
+        with cur.copy(f'COPY "{table.name}" ({col_list}) FROM STDIN') as copy:
             write = copy.write_row
             for row in rows:
                 write(convert(row))
-
-
-def _column_types(cur: Any, table_name: str, columns: list[str]) -> list[str]:
-    cur.execute(
-        "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
-        "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
-        [f'"{table_name}"'],
-    )
-    by_name = dict(cur.fetchall())
-    # Binary COPY wants the base type: "numeric(38,12)" -> "numeric", "character varying(64)" -> ...
-    return [by_name[c].split("(")[0].replace(" COLLATE", "") for c in columns]
 
 
 def _upsert_postgresql(
@@ -233,35 +223,69 @@ def _upsert_postgresql(
         cur.execute(
             f'CREATE TEMP TABLE "{temp}" ON COMMIT DROP AS SELECT {col_list} FROM "{table.name}" WITH NO DATA'
         )
-        types = _column_types(cur, table.name, columns)
-        with cur.copy(f'COPY "{temp}" ({col_list}) FROM STDIN (FORMAT BINARY)') as copy:
-            copy.set_types(types)
+        with cur.copy(f'COPY "{temp}" ({col_list}) FROM STDIN') as copy:
             write = copy.write_row
             for row in rows:
                 write(convert(row))
-        conflict = ", ".join(f'"{c}"' for c in key_cols)
+        cur.execute(f'ANALYZE "{temp}"')  # temp tables get no autovacuum statistics; the planner needs them
+        # A join lets the planner pick a hash join for a large batch (one pass over both sides) where
+        # ON CONFLICT alone would probe the unique index once per row; small batches still use the index.
+        cur.execute("SELECT current_setting('work_mem'), set_config('work_mem', %s, true)", [MERGE_WORK_MEM])
+        saved = cur.fetchone()
+        assert saved is not None
+        updated = 0
         if compare:
-            # jsonb compares by value; json has no equality operator, so compare JSON columns as jsonb.
-            def cast(prefix: str, c: str) -> str:
-                return f'{prefix}."{c}"::jsonb' if c in json_cols else f'{prefix}."{c}"'
-
-            target = ", ".join(cast(f'"{table.name}"', c) for c in compare)
-            incoming = ", ".join(cast("excluded", c) for c in compare)
-            sets = ", ".join(f'"{c}" = excluded."{c}"' for c in compare)
-            action = f"DO UPDATE SET {sets} WHERE ({target}, NULL) IS DISTINCT FROM ({incoming}, NULL)"
-        else:
-            action = "DO NOTHING"
+            on = " AND ".join(f't."{c}" = s."{c}"' for c in key_cols)
+            cur.execute(
+                f'UPDATE "{table.name}" AS t SET {_assignments(compare, "s")} FROM "{temp}" AS s '
+                f"WHERE {on} AND {_differs(compare, json_cols, 't', 's')}"
+            )
+            updated = cur.rowcount
+        # New keys. ON CONFLICT still covers a row that a concurrent writer inserted meanwhile.
+        conflict = ", ".join(f'"{c}"' for c in key_cols)
+        action = (
+            f"DO UPDATE SET {_assignments(compare, 'excluded')} "
+            f"WHERE {_differs(compare, json_cols, f'{table.name}', 'excluded')}"
+            if compare
+            else "DO NOTHING"
+        )
+        exists = " AND ".join(f't."{c}" = s."{c}"' for c in key_cols)
         # Count inserts vs updates server-side (xmax = 0 marks a fresh tuple); unchanged rows return nothing.
         cur.execute(
-            f'WITH merged AS (INSERT INTO "{table.name}" ({col_list}) SELECT {col_list} FROM "{temp}" '
+            f'WITH merged AS (INSERT INTO "{table.name}" ({col_list}) SELECT {col_list} FROM "{temp}" AS s '
+            f'WHERE NOT EXISTS (SELECT 1 FROM "{table.name}" AS t WHERE {exists}) '
             f"ON CONFLICT ({conflict}) {action} RETURNING (xmax = 0) AS fresh) "
             "SELECT count(*) FILTER (WHERE fresh), count(*) FROM merged"
         )
         fetched = cur.fetchone()
         assert fetched is not None
-        inserted, written = int(fetched[0]), int(fetched[1])
+        inserted, raced = int(fetched[0]), int(fetched[1]) - int(fetched[0])
+        updated += raced
+        cur.execute("SELECT set_config('work_mem', %s, true)", [saved[0]])
         cur.execute(f'DROP TABLE "{temp}"')
-    return UpsertCounts(inserted=inserted, updated=written - inserted, unchanged=len(rows) - written)
+    return UpsertCounts(inserted=inserted, updated=updated, unchanged=len(rows) - inserted - updated)
+
+
+# Memory for the merge's hash join (per statement, this transaction only): a larger input spills to
+# temporary files in batches rather than failing.
+MERGE_WORK_MEM = "128MB"
+
+
+def _assignments(columns: list[str], source: str) -> str:
+    return ", ".join(f'"{c}" = {source}."{c}"' for c in columns)
+
+
+def _differs(columns: list[str], json_cols: set[str], old: str, new: str) -> str:
+    """SQL true when any column differs, NULLs compared as values. jsonb compares by value; json has
+    no equality operator, so JSON columns compare as jsonb. The trailing NULL makes even a one-column
+    list a row constructor."""
+
+    def cast(prefix: str, c: str) -> str:
+        return f'"{prefix}"."{c}"::jsonb' if c in json_cols else f'"{prefix}"."{c}"'
+
+    target = ", ".join(cast(old, c) for c in columns)
+    incoming = ", ".join(cast(new, c) for c in columns)
+    return f"(({target}, NULL) IS DISTINCT FROM ({incoming}, NULL))"
 
 
 # --- SQLite (and any other engine): read, compare, write only the difference ---------------------

@@ -43,3 +43,10 @@ class AccountSync(Base):
     warnings: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
     error_class: Mapped[str | None] = mapped_column(String(128))
     error_message: Mapped[str | None] = mapped_column(Text)
+    # File imports: what was imported (sync/import_replay.py), so the same statement imported again
+    # into unchanged accounts is answered without parsing it. import_key hashes the format, the
+    # parser's version and every file's sha256; ledger_version_after is the account's version once
+    # this import was written; details holds the rest of its summary (cash totals, unknown types).
+    import_key: Mapped[str | None] = mapped_column(String(64), index=True)
+    ledger_version_after: Mapped[int | None] = mapped_column(Integer)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False, default=dict, server_default="{}")

@@ -42,6 +42,7 @@ from foliosync.ledger.writer import (
     write_records,
 )
 from foliosync.models import AccountSync, BrokerAccount, RawPayload, User
+from foliosync.sync import import_replay
 from foliosync.sync.lots import refresh_computed_lots
 
 
@@ -65,11 +66,15 @@ class ImportSummary:
     files: list[str]
     accounts: list[AccountImportSummary] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # True when the files were imported before into accounts unchanged since, so the import was
+    # answered from that import's record without parsing them (sync/import_replay.py).
+    replayed: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "format": self.format,
             "files": self.files,
+            "replayed": self.replayed,
             "warnings": self.warnings,
             "accounts": [a.__dict__ for a in self.accounts],
         }
@@ -156,8 +161,9 @@ def import_batch(
     target: BrokerAccount | None = None,
     *,
     trigger: str = "import",
+    import_key: str | None = None,
 ) -> ImportSummary:
-    return _import_parsed(session, user, fmt, batch, files, target, trigger=trigger)
+    return _import_parsed(session, user, fmt, batch, files, target, trigger=trigger, import_key=import_key)
 
 
 def _import_parsed(
@@ -170,6 +176,7 @@ def _import_parsed(
     *,
     trigger: str = "import",
     streamed: _StreamedWrites | None = None,
+    import_key: str | None = None,
 ) -> ImportSummary:
     """import_batch, plus what a streamed import already wrote (`streamed`): its counts are added
     to each account's, and the accounts it created get their final base currency and alias."""
@@ -184,6 +191,7 @@ def _import_parsed(
     for ref in batch.raw_payloads:
         store_raw_payload(session, user.id, fmt.broker.value, ref, single.id if single else None)
     summary = ImportSummary(format=fmt.name, files=files, warnings=list(batch.warnings))
+    syncs: list[AccountSync] = []
     for number, account in accounts.items():
         part = batch.for_account(number)
         # write_batch(archive=False), with the streamed parts' counts folded in before the bump.
@@ -217,6 +225,7 @@ def _import_parsed(
             warnings=warnings,
         )
         session.add(sync)
+        syncs.append(sync)
         account.sync_status = status.value
         account.last_sync_at = now
         if account.status == AccountStatus.PENDING.value:
@@ -243,6 +252,53 @@ def _import_parsed(
                 sync_id=sync.id,
             )
         )
+    _record_for_replay(session, summary, syncs, import_key)
+    return summary
+
+
+def _record_for_replay(
+    session: Session, summary: ImportSummary, syncs: list[AccountSync], import_key: str | None
+) -> None:
+    """What sync/import_replay.py needs to answer the same files again without parsing them."""
+    if import_key is None:
+        return
+    rows = session.execute(
+        select(BrokerAccount.id, BrokerAccount.ledger_version).where(
+            BrokerAccount.id.in_([s.account_id for s in syncs])
+        )
+    )
+    versions = {account_id: version for account_id, version in rows}
+    for sync, account_summary in zip(syncs, summary.accounts, strict=True):
+        sync.import_key = import_key
+        sync.ledger_version_after = versions[sync.account_id]
+        sync.details = {
+            "accounts_in_import": len(syncs),
+            "cash_totals": account_summary.cash_totals,
+            "unknown_types": account_summary.unknown_types,
+            "summary_warnings": account_summary.warnings,
+            "import_warnings": summary.warnings,
+        }
+    session.flush()
+
+
+def _replay(
+    session: Session, fmt: FileFormat, files: list[str], previous: import_replay.PreviousImport
+) -> ImportSummary:
+    syncs = import_replay.record_replay(session, previous, trigger="import")
+    first = previous.syncs[0][0]
+    summary = ImportSummary(
+        format=fmt.name, files=files, warnings=list(first.details.get("import_warnings", [])), replayed=True
+    )
+    for (old, account), new in zip(previous.syncs, syncs, strict=True):
+        summary.accounts.append(
+            AccountImportSummary(
+                account_id=account.id,
+                external_account_id=account.external_account_id,
+                alias=account.alias,
+                sync_id=new.id,
+                **import_replay.replay_summary_fields(old),
+            )
+        )
     return summary
 
 
@@ -255,21 +311,31 @@ def import_files(
     fmt: FileFormat,
     files: Sequence[tuple[str, FileSource]],
     target: BrokerAccount | None = None,
+    *,
+    reparse: bool = False,
 ) -> ImportSummary:
     """Import files given as bytes or open binary files (see the module docstring).
 
     Bytes: every file is parsed first (an error names the file and line; nothing is written).
     Open files of a streaming format, without a target account: streamed in bounded memory.
+    Files imported before into accounts unchanged since are not parsed again (sync/import_replay.py)
+    unless `reparse`.
     """
     if not files:
         raise ValidationFailed("No files given.")
+    digests = import_replay.file_digests(files)
+    key = import_replay.import_key(fmt, digests, target) if digests is not None else None
+    if key is not None and not reparse:
+        previous = import_replay.find_previous_import(session, user, key)
+        if previous is not None:
+            return _replay(session, fmt, [name for name, _ in files], previous)
     if (
         fmt.parse_stream is not None
         and target is None
         and all(not isinstance(content, bytes | bytearray) for _, content in files)
     ):
         return _import_streams(
-            session, user, fmt, [(n, c) for n, c in files if not isinstance(c, bytes | bytearray)]
+            session, user, fmt, [(n, c) for n, c in files if not isinstance(c, bytes | bytearray)], key
         )
     parsed: list[Batch] = []
     for name, source in files:
@@ -281,7 +347,7 @@ def import_files(
     merged = parsed[0]
     for extra in parsed[1:]:
         merged.extend(extra)
-    return import_batch(session, user, fmt, merged, [name for name, _ in files], target)
+    return import_batch(session, user, fmt, merged, [name for name, _ in files], target, import_key=key)
 
 
 # --- streaming -------------------------------------------------------------------------------------
@@ -474,7 +540,7 @@ def _store_packed(
 
 
 def _import_streams(
-    session: Session, user: User, fmt: FileFormat, files: list[tuple[str, BinaryIO]]
+    session: Session, user: User, fmt: FileFormat, files: list[tuple[str, BinaryIO]], import_key: str | None
 ) -> ImportSummary:
     assert fmt.parse_stream is not None
     streamed = _StreamedWrites(session, user, fmt)
@@ -513,7 +579,9 @@ def _import_streams(
     merged = finals[0]
     for extra in finals[1:]:
         merged.extend(extra)
-    summary = _import_parsed(session, user, fmt, merged, [name for name, _ in files], streamed=streamed)
+    summary = _import_parsed(
+        session, user, fmt, merged, [name for name, _ in files], streamed=streamed, import_key=import_key
+    )
     if len(summary.accounts) == 1:  # as import_batch: a payload of a single account names it
         session.execute(
             update(RawPayload)

@@ -25,7 +25,8 @@ def user(session: Session) -> User:
 
 
 def import_flex(session: Session, owner: User, *files: tuple[str, bytes]) -> ImportSummary:
-    summary = import_files(session, owner, get_format(FORMAT_NAME), list(files))
+    # reparse: repeated imports here test parsing and the upsert (replays: tests/sync/test_import_replay.py).
+    summary = import_files(session, owner, get_format(FORMAT_NAME), list(files), reparse=True)
     session.commit()
     return summary
 

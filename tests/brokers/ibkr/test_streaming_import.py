@@ -134,7 +134,7 @@ def _assert_stream_matches_whole_file(session: Session, path: Path) -> None:
     assert (payload.sha256, payload.account_id is None) == (reference.sha256, reference.account_id is None)
 
     with path.open("rb") as handle:
-        again = import_files(session, stream_user, _streaming_format(), [(path.name, handle)])
+        again = import_files(session, stream_user, _streaming_format(), [(path.name, handle)], reparse=True)
     session.commit()
     assert _written(again) == 0
     assert session.scalar(select(func.count()).select_from(RawPayload)) == 2
