@@ -5,7 +5,9 @@
 
 For each engine, each step runs in a fresh Python process so its peak RSS is its own:
   1. `import`   the statement into an empty database;
-  2. `reimport` the same statement again (nothing may be written).
+  2. `reimport` the same statement again (nothing may be written): answered without parsing it,
+                because the accounts are unchanged since (docs/decisions/0009-import-replay.md);
+  3. `reparse`  the same statement again with reparse=True: parsed, normalized and compared.
 Two pipelines are measured:
   * `files`:  `foliosync.sync.importing.import_files` with the file's bytes, as the web upload and
               the API do (the whole file and the whole Batch are held in memory);
@@ -58,23 +60,24 @@ def _merge(total: dict[str, dict[str, int]], counts: dict[str, dict[str, int]]) 
             slot[name] += value
 
 
-def _run_files(session, user, path: Path) -> dict[str, dict[str, int]]:  # type: ignore[no-untyped-def]
+def _run_files(session, user, path: Path, reparse: bool) -> dict[str, dict[str, int]]:  # type: ignore[no-untyped-def]
     from foliosync.importers import get_format
     from foliosync.sync.importing import import_files
 
-    summary = import_files(session, user, get_format("ibkr-flex"), [(path.name, path.read_bytes())])
+    fmt = get_format("ibkr-flex")
+    summary = import_files(session, user, fmt, [(path.name, path.read_bytes())], reparse=reparse)
     total: dict[str, dict[str, int]] = {}
     for account in summary.accounts:
         _merge(total, account.counts)
     return total
 
 
-def _run_stream(session, user, path: Path) -> dict[str, dict[str, int]]:  # type: ignore[no-untyped-def]
+def _run_stream(session, user, path: Path, reparse: bool) -> dict[str, dict[str, int]]:  # type: ignore[no-untyped-def]
     from foliosync.importers import get_format
     from foliosync.sync.importing import import_files
 
     with path.open("rb") as handle:
-        summary = import_files(session, user, get_format("ibkr-flex"), [(path.name, handle)])
+        summary = import_files(session, user, get_format("ibkr-flex"), [(path.name, handle)], reparse=reparse)
     total: dict[str, dict[str, int]] = {}
     for account in summary.accounts:
         _merge(total, account.counts)
@@ -101,7 +104,8 @@ def child(args: argparse.Namespace) -> None:
     baseline = _peak_rss_mb()
     started = time.perf_counter()
     path = Path(args.file)
-    counts = _run_files(session, user, path) if args.pipeline == "files" else _run_stream(session, user, path)
+    run = _run_files if args.pipeline == "files" else _run_stream
+    counts = run(session, user, path, args.step == "reparse")
     session.commit()
     elapsed = time.perf_counter() - started
     handled, written = _records(counts)
@@ -203,14 +207,14 @@ def main() -> None:
         medians: list[str] = []
         for engine in args.engines.split(","):
             for pipeline in args.pipelines.split(","):
-                runs: dict[str, list[dict[str, float]]] = {"import": [], "reimport": []}
+                runs: dict[str, list[dict[str, float]]] = {step: [] for step in STEPS}
                 for run in range(args.repeat):
                     if engine == "postgresql":
                         url, name = _create_pg_database(admin_url)
                     else:
                         url, name = f"sqlite:///{tmp}/bench-{pipeline}-{run}.db", ""
                     try:
-                        for step in ("import", "reimport"):
+                        for step in STEPS:
                             r = _step(url, step, pipeline, statement)
                             runs[step].append(r)
                             print(_line(engine, pipeline, step, r), flush=True)
@@ -223,10 +227,19 @@ def main() -> None:
                         medians.append(_line(engine, pipeline, step, median))
                     first = statistics.median(r["seconds"] for r in runs["import"])
                     again = statistics.median(r["seconds"] for r in runs["reimport"])
-                    medians.append(f"{engine:<11}{pipeline:<9}re-import speed-up {first / again:.2f}x")
+                    parsed = statistics.median(r["seconds"] for r in runs["reparse"])
+                    medians.append(
+                        f"{engine:<11}{pipeline:<9}re-import speed-up {first / again:.2f}x "
+                        f"(answered without parsing), {first / parsed:.2f}x (--reparse)"
+                    )
         if medians:
             print(f"medians of {args.repeat} runs:")
             print("\n".join(medians))
+
+
+# import: into an empty database; reimport: the same file again (answered without parsing it,
+# docs/decisions/0009); reparse: the same file again with reparse=True (parsed and compared).
+STEPS = ("import", "reimport", "reparse")
 
 
 def _line(engine: str, pipeline: str, step: str, r: dict[str, float]) -> str:

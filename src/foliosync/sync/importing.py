@@ -41,6 +41,7 @@ from foliosync.ledger.writer import (
     store_raw_payload,
     write_records,
 )
+from foliosync.memory import release_free_memory
 from foliosync.models import AccountSync, BrokerAccount, RawPayload, User
 from foliosync.sync import import_replay
 from foliosync.sync.lots import refresh_computed_lots
@@ -511,6 +512,7 @@ class _BackgroundWriter:
                 except Exception as exc:  # noqa: BLE001 - re-raised on the main thread by close()
                     self._error = exc
             del part
+            release_free_memory()  # the part's records and rows are garbage now: keep the footprint flat
             self._parts.task_done()
 
     def write(self, part: StreamedBatch) -> None:
@@ -566,6 +568,8 @@ def _import_streams(
                 else:
                     finals.append(part)
                 del part  # not kept alive while the next part is read
+                if writer is None:
+                    release_free_memory()
             if writer is not None:
                 writer.close()
         except BaseException:

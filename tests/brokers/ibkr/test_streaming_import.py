@@ -197,6 +197,14 @@ DOCS = {
             section("CashTransactions", cash("900", "Dividends", "5", conid="265598", symbol="AAPL")),
         )
     ),
+    # A cash row naming (by tradeID) a trade handed over long before it (flex_prescan keeps the link).
+    "cash-linked-to-an-early-trade": flex(
+        statement(
+            "U1",
+            section("Trades", *(trade(str(700 + i), "1", "10") for i in range(4))),
+            section("CashTransactions", cash("950", "Commission Adjustments", "0.5", tradeID="T700")),
+        )
+    ),
     # Two accounts, the second one's facts after the first one's trades.
     "two-accounts": flex(
         statement("U1", section("Trades", *(trade(str(500 + i), "2", "10") for i in range(3)))),
@@ -217,6 +225,20 @@ def test_streamed_import_keeps_whole_file_semantics(session: Session, tmp_path: 
     path = tmp_path / f"{name}.xml"
     path.write_bytes(DOCS[name])
     _assert_stream_matches_whole_file(session, path)
+
+
+def test_a_cash_row_keeps_its_link_to_a_trade_written_parts_before(session: Session, tmp_path: Path) -> None:
+    path = tmp_path / "linked.xml"
+    path.write_bytes(DOCS["cash-linked-to-an-early-trade"])
+    owner = _new_user(session, "l@example.com")
+    with path.open("rb") as handle:
+        import_files(session, owner, _streaming_format(), [(path.name, handle)])
+    session.commit()
+    adjustment = session.scalars(select(CashTransaction)).one()
+    assert adjustment.related_key == "700"
+    with path.open("rb") as handle:
+        linked = prescan(handle)
+    assert linked is not None and linked.linked_trade_ids == frozenset({"T700"})
 
 
 def test_cancelled_fills_stay_cancelled_across_parts(session: Session, tmp_path: Path) -> None:

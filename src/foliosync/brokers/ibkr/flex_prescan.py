@@ -27,6 +27,10 @@ from typing import BinaryIO
 from foliosync.brokers.ibkr.flex_values import clean
 
 _ORIG_ID = re.compile(rb"""orig(?:Transaction|Trade)ID\s*=\s*(?:"([^"]*)"|'([^']*)')""")
+# A tradeID named by a row that links to its trade (normalize_cash, normalize_events).
+_LINKED_TRADE_ID = re.compile(
+    rb"""<(?:CashTransaction|OptionEAE)\s[^>]*?\btradeID\s*=\s*(?:"([^"]*)"|'([^']*)')"""
+)
 _FIRST_TRADE = re.compile(rb"<Trade[\s/>]")
 _LATE_FACTS = (
     re.compile(rb"<AccountInformation[\s/>]"),
@@ -45,6 +49,8 @@ class StreamPlan:
     late_account_facts: bool
     # any row carries fxRateToBase: a base currency inferred from `fxRateToBase == 1` may change
     has_fx_rate_to_base: bool
+    # tradeIDs that cash rows and option events name (their links to trades); None: unknown
+    linked_trade_ids: frozenset[str] | None = None
 
 
 SCAN_BLOCK = 1 << 20
@@ -82,6 +88,8 @@ def prescan(source: BinaryIO) -> StreamPlan | None:
 class _Scan:
     def __init__(self) -> None:
         self.referenced: set[str] = set()
+        self.linked: set[str] = set()
+        self.linked_undecodable = False
         self.undecodable = False
         self.offset = 0
         self.trades_started = False
@@ -96,6 +104,13 @@ class _Scan:
             value = clean(raw.decode("utf-8", "replace"))
             if value is not None and value != "0":
                 self.referenced.add(value)
+        for match in _LINKED_TRADE_ID.finditer(data):
+            raw = match.group(1) if match.group(1) is not None else match.group(2)
+            if b"&" in raw:
+                self.linked_undecodable = True  # spelled with a reference: keep every trade's key
+            value = clean(raw.decode("utf-8", "replace"))
+            if value is not None:
+                self.linked.add(value)
         start = 0
         if not self.trades_started:
             first = _FIRST_TRADE.search(data)
@@ -116,4 +131,5 @@ class _Scan:
             referenced_ids=frozenset(self.referenced),
             late_account_facts=self.late,
             has_fx_rate_to_base=self.fx_rate,
+            linked_trade_ids=None if self.linked_undecodable else frozenset(self.linked),
         )

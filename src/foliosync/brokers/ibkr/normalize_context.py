@@ -60,6 +60,9 @@ class FlexContext:
     trades_by_trade_id: dict[tuple[str, str], TradeRecord] = field(default_factory=dict)
     # Keys only (kept when trades are flushed in chunks): tradeID -> natural key, for links.
     trade_key_by_trade_id: dict[tuple[str, str], str] = field(default_factory=dict)
+    # When a streaming plan knows which tradeIDs other rows name (flex_prescan), only those are
+    # kept above: 100k trades' keys would otherwise be ~26 MB held to the end for a few links.
+    linked_trade_ids: frozenset[str] | None = None
     pending_cancels: list[PendingCancel] = field(default_factory=list)
     book_trades: list[BookTradeRef] = field(default_factory=list)
     # (reportDate, fromCurrency) -> rate into the base currency (ConversionRates).

@@ -208,7 +208,8 @@ def _execution(row: FlexRow, ctx: FlexContext, category: str) -> None:
         ctx.trades_by_txid[(account, txid)] = record
     if trade_id is not None and not cancel:
         ctx.trades_by_trade_id[(account, trade_id)] = record
-        ctx.trade_key_by_trade_id[(account, trade_id)] = key
+        if ctx.linked_trade_ids is None or trade_id in ctx.linked_trade_ids:
+            ctx.trade_key_by_trade_id[(account, trade_id)] = key
     if cancel or correction:
         ctx.pending_cancels.append(
             PendingCancel(record, _orig_id(a, "origTransactionID"), _orig_id(a, "origTradeID"), correction)
