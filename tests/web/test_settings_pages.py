@@ -133,6 +133,8 @@ def test_importing_a_flex_statement_shows_its_summary_and_fills_the_portfolio(
         again.text,
     )
     assert trades_row and trades_row.groups() == ("0", "0", "3")  # re-import: nothing new
+    assert 'data-testid="replayed"' in again.text and "not read again" in again.text
+    assert 'data-testid="replayed"' not in result.text
     with session_factory(sqlite_engine)() as session:
         assert session.scalar(select(func.count(Trade.id))) == 3
 
