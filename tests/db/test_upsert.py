@@ -1,12 +1,25 @@
 from datetime import date
 from decimal import Decimal
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select, text
 
+import foliosync.db.upsert as upsert_module
 from foliosync.db.upsert import bulk_upsert
 from foliosync.models import BrokerAccount, CashTransaction, Instrument, User
+
+
+@pytest.fixture(autouse=True, params=["conflict-merge", "join-merge"])
+def merge_strategy(request, monkeypatch):
+    """Every test runs with both PostgreSQL merges (db/upsert.py picks one by batch size): one
+    INSERT ... ON CONFLICT, and UPDATE join + anti-join INSERT. SQLite runs the same path twice."""
+    monkeypatch.setattr(
+        upsert_module, "JOIN_MERGE_MIN_ROWS", 10**9 if request.param == "conflict-merge" else 1
+    )
+    return request.param
+
 
 KEY = ("account_id", "source", "natural_key")
 

@@ -227,41 +227,12 @@ def _upsert_postgresql(
             write = copy.write_row
             for row in rows:
                 write(convert(row))
-        cur.execute(f'ANALYZE "{temp}"')  # temp tables get no autovacuum statistics; the planner needs them
-        # A join lets the planner pick a hash join for a large batch (one pass over both sides) where
-        # ON CONFLICT alone would probe the unique index once per row; small batches still use the index.
-        cur.execute("SELECT current_setting('work_mem'), set_config('work_mem', %s, true)", [MERGE_WORK_MEM])
-        saved = cur.fetchone()
-        assert saved is not None
-        updated = 0
-        if compare:
-            on = " AND ".join(f't."{c}" = s."{c}"' for c in key_cols)
-            cur.execute(
-                f'UPDATE "{table.name}" AS t SET {_assignments(compare, "s")} FROM "{temp}" AS s '
-                f"WHERE {on} AND {_differs(compare, json_cols, 't', 's')}"
+        if len(rows) >= JOIN_MERGE_MIN_ROWS:
+            inserted, updated = _merge_by_join(cur, table.name, temp, col_list, compare, json_cols, key_cols)
+        else:
+            inserted, updated = _merge_by_conflict(
+                cur, table.name, temp, col_list, compare, json_cols, key_cols
             )
-            updated = cur.rowcount
-        # New keys. ON CONFLICT still covers a row that a concurrent writer inserted meanwhile.
-        conflict = ", ".join(f'"{c}"' for c in key_cols)
-        action = (
-            f"DO UPDATE SET {_assignments(compare, 'excluded')} "
-            f"WHERE {_differs(compare, json_cols, f'{table.name}', 'excluded')}"
-            if compare
-            else "DO NOTHING"
-        )
-        exists = " AND ".join(f't."{c}" = s."{c}"' for c in key_cols)
-        # Count inserts vs updates server-side (xmax = 0 marks a fresh tuple); unchanged rows return nothing.
-        cur.execute(
-            f'WITH merged AS (INSERT INTO "{table.name}" ({col_list}) SELECT {col_list} FROM "{temp}" AS s '
-            f'WHERE NOT EXISTS (SELECT 1 FROM "{table.name}" AS t WHERE {exists}) '
-            f"ON CONFLICT ({conflict}) {action} RETURNING (xmax = 0) AS fresh) "
-            "SELECT count(*) FILTER (WHERE fresh), count(*) FROM merged"
-        )
-        fetched = cur.fetchone()
-        assert fetched is not None
-        inserted, raced = int(fetched[0]), int(fetched[1]) - int(fetched[0])
-        updated += raced
-        cur.execute("SELECT set_config('work_mem', %s, true)", [saved[0]])
         cur.execute(f'DROP TABLE "{temp}"')
     return UpsertCounts(inserted=inserted, updated=updated, unchanged=len(rows) - inserted - updated)
 
@@ -269,6 +240,88 @@ def _upsert_postgresql(
 # Memory for the merge's hash join (per statement, this transaction only): a larger input spills to
 # temporary files in batches rather than failing.
 MERGE_WORK_MEM = "128MB"
+# From this many rows the merge is a join (docs/decisions/0002). Below it, probing the unique index
+# once per row is cheaper than ANALYZE, planning and a join: the 2,500-trade parts of a streamed Flex
+# import took 31 s through joins and 26 s through ON CONFLICT (docs/benchmarks/flex.md).
+JOIN_MERGE_MIN_ROWS = 100_000
+
+
+def _merge_by_conflict(
+    cur: Any,
+    table: str,
+    temp: str,
+    col_list: str,
+    compare: list[str],
+    json_cols: set[str],
+    key_cols: Sequence[str],
+) -> tuple[int, int]:
+    """One INSERT ... SELECT ... ON CONFLICT DO UPDATE guarded by IS DISTINCT FROM: (inserted, updated)."""
+    return _insert_counting(cur, table, temp, col_list, compare, json_cols, key_cols, only_new=False)
+
+
+def _merge_by_join(
+    cur: Any,
+    table: str,
+    temp: str,
+    col_list: str,
+    compare: list[str],
+    json_cols: set[str],
+    key_cols: Sequence[str],
+) -> tuple[int, int]:
+    """UPDATE ... FROM temp for changed rows, then INSERT the keys not in the table: (inserted, updated).
+
+    The planner can hash-join a large batch (one pass over both sides) where ON CONFLICT probes the
+    unique index once per row."""
+    cur.execute(f'ANALYZE "{temp}"')  # temp tables get no autovacuum statistics; the planner needs them
+    cur.execute("SELECT current_setting('work_mem'), set_config('work_mem', %s, true)", [MERGE_WORK_MEM])
+    saved = cur.fetchone()
+    assert saved is not None
+    updated = 0
+    if compare:
+        on = " AND ".join(f't."{c}" = s."{c}"' for c in key_cols)
+        cur.execute(
+            f'UPDATE "{table}" AS t SET {_assignments(compare, "s")} FROM "{temp}" AS s '
+            f"WHERE {on} AND {_differs(compare, json_cols, 't', 's')}"
+        )
+        updated = cur.rowcount
+    inserted, raced = _insert_counting(
+        cur, table, temp, col_list, compare, json_cols, key_cols, only_new=True
+    )
+    cur.execute("SELECT set_config('work_mem', %s, true)", [saved[0]])
+    return inserted, updated + raced
+
+
+def _insert_counting(
+    cur: Any,
+    table: str,
+    temp: str,
+    col_list: str,
+    compare: list[str],
+    json_cols: set[str],
+    key_cols: Sequence[str],
+    *,
+    only_new: bool,
+) -> tuple[int, int]:
+    """INSERT the temp rows (only_new: those whose key is not in the table yet) ON CONFLICT DO UPDATE
+    guarded by IS DISTINCT FROM; (inserted, updated) counted server-side (xmax = 0 marks a fresh
+    tuple; an unchanged row returns nothing). With only_new, the ON CONFLICT covers a row that a
+    concurrent writer inserted meanwhile."""
+    conflict = ", ".join(f'"{c}"' for c in key_cols)
+    action = (
+        f"DO UPDATE SET {_assignments(compare, 'excluded')} WHERE {_differs(compare, json_cols, table, 'excluded')}"
+        if compare
+        else "DO NOTHING"
+    )
+    on = " AND ".join(f't."{c}" = s."{c}"' for c in key_cols)
+    where = f'WHERE NOT EXISTS (SELECT 1 FROM "{table}" AS t WHERE {on}) ' if only_new else ""
+    cur.execute(
+        f'WITH merged AS (INSERT INTO "{table}" ({col_list}) SELECT {col_list} FROM "{temp}" AS s {where}'
+        f"ON CONFLICT ({conflict}) {action} RETURNING (xmax = 0) AS fresh) "
+        "SELECT count(*) FILTER (WHERE fresh), count(*) FROM merged"
+    )
+    fetched = cur.fetchone()
+    assert fetched is not None
+    return int(fetched[0]), int(fetched[1]) - int(fetched[0])
 
 
 def _assignments(columns: list[str], source: str) -> str:
