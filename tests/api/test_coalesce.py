@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from foliosync.api.coalesce import FreshReads
+from foliosync.api.coalesce import FreshReads, SingleFlight
 
 
 async def settle() -> None:
@@ -82,5 +82,41 @@ def test_a_caller_giving_up_does_not_cancel_the_shared_fetch():
         await asyncio.sleep(0)
         source.gate.set()
         assert await patient == 2 and impatient.cancelled()
+
+    asyncio.run(main())
+
+
+def test_single_flight_shares_a_running_computation_and_only_that():
+    async def main():
+        flights, runs = SingleFlight[str, int](), []
+        gate = asyncio.Event()
+
+        async def compute() -> int:
+            runs.append(1)
+            await gate.wait()
+            return len(runs)
+
+        callers = [asyncio.ensure_future(flights.run("k", compute)) for _ in range(4)]
+        other = asyncio.ensure_future(flights.run("other", compute))
+        await settle()
+        assert len(runs) == 2  # one per key, however many callers
+        gate.set()
+        assert [await c for c in callers] == [2, 2, 2, 2] and await other == 2
+        assert await flights.run("k", compute) == 3  # finished runs are not reused
+
+    asyncio.run(main())
+
+
+def test_single_flight_hands_an_error_to_every_caller():
+    async def main():
+        flights = SingleFlight[str, int]()
+
+        async def broken() -> int:
+            await asyncio.sleep(0)
+            raise ValueError("render failed")
+
+        callers = [asyncio.ensure_future(flights.run("k", broken)) for _ in range(3)]
+        results = await asyncio.gather(*callers, return_exceptions=True)
+        assert all(isinstance(r, ValueError) for r in results)
 
     asyncio.run(main())

@@ -64,3 +64,22 @@ class FreshReads(Generic[K, V]):
         slot.running, slot.queued = slot.queued, None
         fetch, slot.fetch = slot.fetch, None
         self._start(key, slot.running, fetch)
+
+
+class SingleFlight(Generic[K, V]):
+    """Concurrent callers with the same key share one computation that is already running.
+
+    For computations whose key pins down the result (a rendering keyed on ledger versions): joining a
+    run that started earlier is then as good as starting a new one. Unlike FreshReads, never use it
+    for reads whose answer can change under the same key."""
+
+    def __init__(self) -> None:
+        self._running: dict[K, asyncio.Future[V]] = {}
+
+    async def run(self, key: K, compute: Callable[[], Awaitable[V]]) -> V:
+        future = self._running.get(key)
+        if future is None:
+            future = asyncio.ensure_future(compute())
+            self._running[key] = future
+            future.add_done_callback(lambda _done: self._running.pop(key, None))
+        return await asyncio.shield(future)

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from foliosync.api.coalesce import SingleFlight
 from foliosync.api.deps import bearer_token, optional_id_parameter, optional_id_query, read_request_user_id
 from foliosync.api.hot_reads import AccessProbe, RenderedBody, cached_json_response
 from foliosync.config import Settings
@@ -21,6 +22,7 @@ router = APIRouter(prefix="/api/v1/portfolio", tags=["portfolio"])
 
 # Rendered answers keyed on (kind, user, account filter, the user's ledger versions).
 holdings_cache: VersionedCache[RenderedBody] = VersionedCache()
+_renders: SingleFlight[tuple[object, ...], RenderedBody] = SingleFlight()
 
 
 class HoldingOut(BaseModel):
@@ -79,9 +81,17 @@ async def positions(request: Request) -> Response:
     key = ("holdings", user_id, account_id, versions.key)
     body = holdings_cache.get(key)
     if body is None:
-        body = await run_in_threadpool(_render_holdings, request, user_id, account_id)
-        holdings_cache.put(key, body)
+        # A burst of requests on a cold cache renders once, not once per request.
+        body = await _renders.run(key, lambda: _render_and_cache(request, key, user_id, account_id))
     return cached_json_response(request, body)
+
+
+async def _render_and_cache(
+    request: Request, key: tuple[object, ...], user_id: int, account_id: int | None
+) -> RenderedBody:
+    body = await run_in_threadpool(_render_holdings, request, user_id, account_id)
+    holdings_cache.put(key, body)
+    return body
 
 
 def _render_holdings(request: Request, user_id: int, account_id: int | None) -> RenderedBody:
