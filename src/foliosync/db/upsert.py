@@ -1,12 +1,13 @@
 """Idempotent bulk upsert by natural key, with inserted / updated / unchanged counts.
 
-PostgreSQL: rows are COPYed into a temporary table, then merged in two statements: an
-`UPDATE ... FROM temp WHERE (cols) IS DISTINCT FROM (new cols)` for existing keys, and an
-`INSERT ... SELECT ... WHERE NOT EXISTS ... ON CONFLICT (key) DO UPDATE ... WHERE ... IS DISTINCT FROM`
-for new ones (the ON CONFLICT covers a concurrent writer). COPY is about twice as fast as
-executemany, and the IS DISTINCT FROM guard means an unchanged row is not rewritten at all (no dead
-tuple, no WAL), so a re-sync of unchanged data writes nothing. When an account has no rows of the
-source yet, rows are COPYed straight into the table. See docs/decisions/0002-bulk-upsert.md.
+PostgreSQL: rows are COPYed (text) into a temporary table and merged with
+`INSERT ... SELECT ... ON CONFLICT (key) DO UPDATE ... WHERE (cols) IS DISTINCT FROM (excluded cols)`.
+From 100,000 rows, the rows the table already holds unchanged are first deleted from the temporary
+table by one join (`DELETE ... USING table WHERE keys match AND NOT (cols) IS DISTINCT FROM ...`), so
+the planner can hash-join instead of probing the unique index once per row. COPY is about twice as
+fast as executemany, and the IS DISTINCT FROM guard means an unchanged row is not rewritten at all
+(no dead tuple, no WAL), so a re-sync of unchanged data writes nothing. When an account has no rows
+of the source yet, rows are COPYed straight into the table. See docs/decisions/0002-bulk-upsert.md.
 
 SQLite: the existing rows for the batch's keys are read first and compared in Python; only new
 rows are inserted and only changed rows updated. SQLite is the single-user default, where this
@@ -256,7 +257,7 @@ def _merge_by_conflict(
     key_cols: Sequence[str],
 ) -> tuple[int, int]:
     """One INSERT ... SELECT ... ON CONFLICT DO UPDATE guarded by IS DISTINCT FROM: (inserted, updated)."""
-    return _insert_counting(cur, table, temp, col_list, compare, json_cols, key_cols, only_new=False)
+    return _insert_counting(cur, table, temp, col_list, compare, json_cols, key_cols)
 
 
 def _merge_by_join(
@@ -268,27 +269,20 @@ def _merge_by_join(
     json_cols: set[str],
     key_cols: Sequence[str],
 ) -> tuple[int, int]:
-    """UPDATE ... FROM temp for changed rows, then INSERT the keys not in the table: (inserted, updated).
+    """Drop the temp rows that the table already holds unchanged (one join), then merge the rest
+    with the guarded ON CONFLICT: (inserted, updated).
 
     The planner can hash-join a large batch (one pass over both sides) where ON CONFLICT probes the
-    unique index once per row."""
+    unique index once per row; an unchanged re-sync then leaves nothing for ON CONFLICT to do."""
     cur.execute(f'ANALYZE "{temp}"')  # temp tables get no autovacuum statistics; the planner needs them
     cur.execute("SELECT current_setting('work_mem'), set_config('work_mem', %s, true)", [MERGE_WORK_MEM])
     saved = cur.fetchone()
     assert saved is not None
-    updated = 0
-    if compare:
-        on = " AND ".join(f't."{c}" = s."{c}"' for c in key_cols)
-        cur.execute(
-            f'UPDATE "{table}" AS t SET {_assignments(compare, "s")} FROM "{temp}" AS s '
-            f"WHERE {on} AND {_differs(compare, json_cols, 't', 's')}"
-        )
-        updated = cur.rowcount
-    inserted, raced = _insert_counting(
-        cur, table, temp, col_list, compare, json_cols, key_cols, only_new=True
-    )
+    on = " AND ".join(f't."{c}" = s."{c}"' for c in key_cols)
+    same = f"AND NOT {_differs(compare, json_cols, 't', 's')}" if compare else ""
+    cur.execute(f'DELETE FROM "{temp}" AS s USING "{table}" AS t WHERE {on} {same}')
     cur.execute("SELECT set_config('work_mem', %s, true)", [saved[0]])
-    return inserted, updated + raced
+    return _insert_counting(cur, table, temp, col_list, compare, json_cols, key_cols)
 
 
 def _insert_counting(
@@ -299,23 +293,17 @@ def _insert_counting(
     compare: list[str],
     json_cols: set[str],
     key_cols: Sequence[str],
-    *,
-    only_new: bool,
 ) -> tuple[int, int]:
-    """INSERT the temp rows (only_new: those whose key is not in the table yet) ON CONFLICT DO UPDATE
-    guarded by IS DISTINCT FROM; (inserted, updated) counted server-side (xmax = 0 marks a fresh
-    tuple; an unchanged row returns nothing). With only_new, the ON CONFLICT covers a row that a
-    concurrent writer inserted meanwhile."""
+    """INSERT the temp rows ON CONFLICT DO UPDATE guarded by IS DISTINCT FROM; (inserted, updated)
+    counted server-side (xmax = 0 marks a fresh tuple; an unchanged row returns nothing)."""
     conflict = ", ".join(f'"{c}"' for c in key_cols)
     action = (
         f"DO UPDATE SET {_assignments(compare, 'excluded')} WHERE {_differs(compare, json_cols, table, 'excluded')}"
         if compare
         else "DO NOTHING"
     )
-    on = " AND ".join(f't."{c}" = s."{c}"' for c in key_cols)
-    where = f'WHERE NOT EXISTS (SELECT 1 FROM "{table}" AS t WHERE {on}) ' if only_new else ""
     cur.execute(
-        f'WITH merged AS (INSERT INTO "{table}" ({col_list}) SELECT {col_list} FROM "{temp}" AS s {where}'
+        f'WITH merged AS (INSERT INTO "{table}" ({col_list}) SELECT {col_list} FROM "{temp}" AS s '
         f"ON CONFLICT ({conflict}) {action} RETURNING (xmax = 0) AS fresh) "
         "SELECT count(*) FILTER (WHERE fresh), count(*) FROM merged"
     )
