@@ -19,8 +19,8 @@ from decimal import Decimal, InvalidOperation
 
 from foliosync.errors import ImportFileError
 from foliosync.ledger.instruments import canonical_symbol
-from foliosync.ledger.records import CashRecord, InstrumentRef, TradeRecord
-from foliosync.ledger.taxonomy import AssetCategory, CashKind
+from foliosync.ledger.records import CashRecord, InstrumentRef, OptionEventRecord, TradeRecord
+from foliosync.ledger.taxonomy import AssetCategory, CashKind, OptionEventKind, TradeKind
 
 NULLS = frozenset({"", "--", "-", "N/A", "n/a", "NA", "na"})
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
@@ -322,6 +322,67 @@ def trade_cash(
     gross = net - fees
     tolerance = Decimal("0.01") + abs(quantity) * multiplier * Decimal("0.005")
     return TradeCash(gross=gross, net=net, consistent=abs(gross - computed) <= tolerance)
+
+
+# The closing trade of an option exercise, assignment or expiration -> the option event it records.
+OPTION_EVENT_KINDS = {
+    TradeKind.OPTION_ASSIGNMENT: OptionEventKind.ASSIGNMENT,
+    TradeKind.OPTION_EXERCISE: OptionEventKind.EXERCISE,
+    TradeKind.OPTION_EXPIRATION: OptionEventKind.EXPIRATION,
+}
+
+
+def option_close(
+    *,
+    account: str,
+    instrument: InstrumentRef,
+    kind: TradeKind,
+    day: date,
+    quantity: Decimal,
+    amount: Decimal | None,
+    trade_key: str,
+    event_key: str,
+    needs_review: bool,
+    raw_type: str | None,
+    description: str | None,
+    settle_date: date | None = None,
+) -> tuple[TradeRecord, OptionEventRecord]:
+    """An exercise, assignment or expiration row of a broker export: the zero-price trade that closes
+    the option position (signed `quantity`), and the option event that links to it. `kind` is one of
+    OPTION_EVENT_KINDS; `event_key` is the event's natural key (its kind is OPTION_EVENT_KINDS[kind])."""
+    cash = amount or Decimal(0)
+    trade = TradeRecord(
+        account=account,
+        natural_key=trade_key,
+        instrument=instrument,
+        kind=kind,
+        side="BUY" if quantity > 0 else "SELL",
+        trade_date=day,
+        quantity=quantity,
+        price=Decimal(0),
+        gross_amount=cash,
+        net_amount=cash,
+        currency="USD",
+        settle_date=settle_date,
+        open_close="C",
+        needs_review=needs_review,
+        raw_type=raw_type,
+        description=description,
+    )
+    event = OptionEventRecord(
+        account=account,
+        natural_key=event_key,
+        instrument=instrument,
+        kind=OPTION_EVENT_KINDS[kind],
+        event_date=day,
+        quantity=quantity,
+        underlying_symbol=instrument.underlying_symbol,
+        option_trade_key=trade_key,
+        needs_review=needs_review,
+        raw_type=raw_type,
+        description=description,
+    )
+    return trade, event
 
 
 def link_reinvestments(

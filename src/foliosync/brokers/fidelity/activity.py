@@ -25,7 +25,17 @@ from foliosync.brokers.fidelity.symbols import (
     security,
 )
 from foliosync.importers import UNSPECIFIED_ACCOUNT
-from foliosync.ledger.csvtools import CsvRow, Header, Row, data_rows, link_reinvestments, trade_cash, try_date
+from foliosync.ledger.csvtools import (
+    OPTION_EVENT_KINDS,
+    CsvRow,
+    Header,
+    Row,
+    data_rows,
+    link_reinvestments,
+    option_close,
+    trade_cash,
+    try_date,
+)
 from foliosync.ledger.keys import KeyFields, OccurrenceKeys
 from foliosync.ledger.records import (
     ZERO,
@@ -34,7 +44,6 @@ from foliosync.ledger.records import (
     CashRecord,
     CorporateActionRecord,
     InstrumentRef,
-    OptionEventRecord,
     TradeRecord,
     TransferRecord,
 )
@@ -58,11 +67,6 @@ BUYING = frozenset({TradeKind.BUY, TradeKind.BUY_TO_OPEN, TradeKind.BUY_TO_CLOSE
 OPTION_KINDS = frozenset(
     {TradeKind.BUY_TO_OPEN, TradeKind.SELL_TO_OPEN, TradeKind.BUY_TO_CLOSE, TradeKind.SELL_TO_CLOSE}
 )
-EVENT_KINDS = {
-    TradeKind.OPTION_ASSIGNMENT: OptionEventKind.ASSIGNMENT,
-    TradeKind.OPTION_EXERCISE: OptionEventKind.EXERCISE,
-    TradeKind.OPTION_EXPIRATION: OptionEventKind.EXPIRATION,
-}
 # Cash kinds whose sign is fixed: a row with the other sign is flagged (taxonomy §1.1 notes).
 EXPECTED_SIGN = {
     CashKind.DIVIDEND: 1,
@@ -246,43 +250,22 @@ class ActivityParser:
             kind is TradeKind.OPTION_EXERCISE and quantity > 0
         )
         review = rule.needs_review or not option.standard or wrong_sign
-        amount = line.amount or ZERO
-        trade_key = self.key(line, "trade", kind.value, instrument)
-        self.batch.trades.append(
-            TradeRecord(
-                account=line.account,
-                natural_key=trade_key,
-                instrument=instrument,
-                kind=kind,
-                side="BUY" if quantity > 0 else "SELL",
-                trade_date=line.run_date,
-                quantity=quantity,
-                price=ZERO,
-                gross_amount=amount,
-                net_amount=amount,
-                currency="USD",
-                settle_date=line.settle_date,
-                open_close="C",
-                needs_review=review,
-                raw_type=rule.label,
-                description=_text(line),
-            )
+        trade, event = option_close(
+            account=line.account,
+            instrument=instrument,
+            kind=kind,
+            day=line.run_date,
+            quantity=quantity,
+            amount=line.amount,
+            settle_date=line.settle_date,
+            trade_key=self.key(line, "trade", kind.value, instrument),
+            event_key=self.key(line, "option_event", OPTION_EVENT_KINDS[kind].value, instrument),
+            needs_review=review,
+            raw_type=rule.label,
+            description=_text(line),
         )
-        self.batch.option_events.append(
-            OptionEventRecord(
-                account=line.account,
-                natural_key=self.key(line, "option_event", EVENT_KINDS[kind].value, instrument),
-                instrument=instrument,
-                kind=EVENT_KINDS[kind],
-                event_date=line.run_date,
-                quantity=quantity,
-                underlying_symbol=instrument.underlying_symbol,
-                option_trade_key=trade_key,
-                needs_review=review,
-                raw_type=rule.label,
-                description=_text(line),
-            )
-        )
+        self.batch.trades.append(trade)
+        self.batch.option_events.append(event)
 
     def cash(
         self,

@@ -16,12 +16,14 @@ from decimal import Decimal
 from foliosync.brokers.robinhood.codes import Code, Family, lookup
 from foliosync.importers import UNSPECIFIED_ACCOUNT, FileFormat, register_format
 from foliosync.ledger.csvtools import (
+    OPTION_EVENT_KINDS,
     CsvRow,
     Row,
     collapse,
     data_rows,
     decode,
     find_header,
+    option_close,
     read_rows,
     trade_cash,
     try_date,
@@ -35,7 +37,6 @@ from foliosync.ledger.records import (
     CashRecord,
     CorporateActionRecord,
     InstrumentRef,
-    OptionEventRecord,
     TradeRecord,
     TransferRecord,
 )
@@ -62,11 +63,6 @@ _PAY_DATE = re.compile(r"P/D (?P<date>\d{4}-\d{2}-\d{2})")
 _STOCK_LEG = re.compile(r"\bOption (Assigned|Exercised)\b", re.IGNORECASE)
 OPTION_MULTIPLIER = Decimal(100)
 BUYING = frozenset({TradeKind.BUY, TradeKind.BUY_TO_OPEN, TradeKind.BUY_TO_CLOSE})
-EVENT_KINDS = {
-    TradeKind.OPTION_ASSIGNMENT: OptionEventKind.ASSIGNMENT,
-    TradeKind.OPTION_EXERCISE: OptionEventKind.EXERCISE,
-    TradeKind.OPTION_EXPIRATION: OptionEventKind.EXPIRATION,
-}
 
 
 def parse_contract(description: str, underlying: str) -> InstrumentRef | None:
@@ -219,43 +215,22 @@ class ActivityParser:
             # Long, or not opened in this file: Robinhood does not say (taxonomy §3.5).
             quantity = -contracts
             review = review or held == 0
-        trade_key = self.key(line, "trade", kind.value, contract)
-        amount = line.amount or ZERO
-        self.batch.trades.append(
-            TradeRecord(
-                account=UNSPECIFIED_ACCOUNT,
-                natural_key=trade_key,
-                instrument=contract,
-                kind=kind,
-                side="BUY" if quantity > 0 else "SELL",
-                trade_date=line.activity_date,
-                quantity=quantity,
-                price=ZERO,
-                gross_amount=amount,
-                net_amount=amount,
-                currency="USD",
-                settle_date=line.settle_date,
-                open_close="C",
-                needs_review=review,
-                raw_type=line.code_text,
-                description=line.description,
-            )
+        trade, event = option_close(
+            account=UNSPECIFIED_ACCOUNT,
+            instrument=contract,
+            kind=kind,
+            day=line.activity_date,
+            quantity=quantity,
+            amount=line.amount,
+            settle_date=line.settle_date,
+            trade_key=self.key(line, "trade", kind.value, contract),
+            event_key=self.key(line, "option_event", OPTION_EVENT_KINDS[kind].value, contract),
+            needs_review=review,
+            raw_type=line.code_text,
+            description=line.description,
         )
-        self.batch.option_events.append(
-            OptionEventRecord(
-                account=UNSPECIFIED_ACCOUNT,
-                natural_key=self.key(line, "option_event", EVENT_KINDS[kind].value, contract),
-                instrument=contract,
-                kind=EVENT_KINDS[kind],
-                event_date=line.activity_date,
-                quantity=quantity,
-                underlying_symbol=contract.underlying_symbol,
-                option_trade_key=trade_key,
-                needs_review=review,
-                raw_type=line.code_text,
-                description=line.description,
-            )
-        )
+        self.batch.trades.append(trade)
+        self.batch.option_events.append(event)
 
     def cash(self, line: _Line, code: Code, kind: CashKind) -> None:
         if line.amount is None:

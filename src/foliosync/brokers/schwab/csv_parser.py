@@ -22,12 +22,14 @@ from zoneinfo import ZoneInfo
 from foliosync.errors import ImportFileError
 from foliosync.importers import UNSPECIFIED_ACCOUNT
 from foliosync.ledger.csvtools import (
+    OPTION_EVENT_KINDS,
     CsvRow,
     Header,
     Row,
     collapse,
     data_rows,
     link_reinvestments,
+    option_close,
     parse_decimal,
     trade_cash,
     try_date,
@@ -42,7 +44,6 @@ from foliosync.ledger.records import (
     CashRecord,
     CorporateActionRecord,
     InstrumentRef,
-    OptionEventRecord,
     PositionRecord,
     TradeRecord,
     TransferRecord,
@@ -53,7 +54,6 @@ from foliosync.ledger.taxonomy import (
     CashKind,
     CorporateActionKind,
     FlowScope,
-    OptionEventKind,
     SourceFormat,
     TradeKind,
     TransferDirection,
@@ -178,11 +178,6 @@ BUYING = frozenset({TradeKind.BUY, TradeKind.BUY_TO_OPEN, TradeKind.BUY_TO_CLOSE
 OPTION_TRADES = frozenset(
     {TradeKind.BUY_TO_OPEN, TradeKind.SELL_TO_OPEN, TradeKind.BUY_TO_CLOSE, TradeKind.SELL_TO_CLOSE}
 )
-EVENT_KINDS = {
-    TradeKind.OPTION_ASSIGNMENT: OptionEventKind.ASSIGNMENT,
-    TradeKind.OPTION_EXERCISE: OptionEventKind.EXERCISE,
-    TradeKind.OPTION_EXPIRATION: OptionEventKind.EXPIRATION,
-}
 
 
 def split_date(raw: str) -> tuple[date, date | None] | None:
@@ -328,41 +323,21 @@ class TransactionsParser:
             quantity = abs(quantity)
         elif kind is TradeKind.OPTION_EXERCISE:
             quantity = -abs(quantity)
-        trade_key = self.key(line, "trade", kind.value, instrument)
-        self.batch.trades.append(
-            TradeRecord(
-                account=UNSPECIFIED_ACCOUNT,
-                natural_key=trade_key,
-                instrument=instrument,
-                kind=kind,
-                side="BUY" if quantity > 0 else "SELL",
-                trade_date=line.posted,
-                quantity=quantity,
-                price=ZERO,
-                gross_amount=line.amount or ZERO,
-                net_amount=line.amount or ZERO,
-                currency="USD",
-                open_close="C",
-                needs_review=action.needs_review,
-                raw_type=line.action_text[:64],
-                description=line.description,
-            )
+        trade, event = option_close(
+            account=UNSPECIFIED_ACCOUNT,
+            instrument=instrument,
+            kind=kind,
+            day=line.posted,
+            quantity=quantity,
+            amount=line.amount,
+            trade_key=self.key(line, "trade", kind.value, instrument),
+            event_key=self.key(line, "option_event", OPTION_EVENT_KINDS[kind].value, instrument),
+            needs_review=action.needs_review,
+            raw_type=line.action_text[:64],
+            description=line.description,
         )
-        self.batch.option_events.append(
-            OptionEventRecord(
-                account=UNSPECIFIED_ACCOUNT,
-                natural_key=self.key(line, "option_event", EVENT_KINDS[kind].value, instrument),
-                instrument=instrument,
-                kind=EVENT_KINDS[kind],
-                event_date=line.posted,
-                quantity=quantity,
-                underlying_symbol=instrument.underlying_symbol,
-                option_trade_key=trade_key,
-                needs_review=action.needs_review,
-                raw_type=line.action_text[:64],
-                description=line.description,
-            )
-        )
+        self.batch.trades.append(trade)
+        self.batch.option_events.append(event)
 
     def cash(self, line: _Line, action: Action, kind: CashKind) -> None:
         if line.amount is None:
