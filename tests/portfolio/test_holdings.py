@@ -1,17 +1,24 @@
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
+from sqlalchemy import select
+
 from foliosync.api.portfolio import holdings_cache
 from foliosync.db.session import session_scope
 from foliosync.ledger.records import Batch, InstrumentRef, PositionRecord
 from foliosync.ledger.taxonomy import AssetCategory, Broker, SourceFormat
 from foliosync.ledger.writer import write_batch
 from foliosync.models import BrokerAccount, User
-from foliosync.portfolio.cache import ledger_versions
 from foliosync.portfolio.holdings import consolidated_holdings
 
 AAPL = InstrumentRef(AssetCategory.STK, "AAPL", "USD")
 SAP = InstrumentRef(AssetCategory.STK, "SAP", "EUR")
+
+
+def ledger_versions(session, user_id):
+    """What the API's cache key is made of (foliosync.api.hot_reads): each account's version."""
+    query = select(BrokerAccount.id, BrokerAccount.ledger_version).where(BrokerAccount.user_id == user_id)
+    return sorted(session.execute(query).all())
 
 
 def _pos(account, inst, qty, mv, day, fx=None, basis=None):

@@ -247,19 +247,6 @@ MERGE_WORK_MEM = "128MB"
 JOIN_MERGE_MIN_ROWS = 100_000
 
 
-def _merge_by_conflict(
-    cur: Any,
-    table: str,
-    temp: str,
-    col_list: str,
-    compare: list[str],
-    json_cols: set[str],
-    key_cols: Sequence[str],
-) -> tuple[int, int]:
-    """One INSERT ... SELECT ... ON CONFLICT DO UPDATE guarded by IS DISTINCT FROM: (inserted, updated)."""
-    return _insert_counting(cur, table, temp, col_list, compare, json_cols, key_cols)
-
-
 def _merge_by_join(
     cur: Any,
     table: str,
@@ -282,10 +269,10 @@ def _merge_by_join(
     same = f"AND NOT {_differs(compare, json_cols, 't', 's')}" if compare else ""
     cur.execute(f'DELETE FROM "{temp}" AS s USING "{table}" AS t WHERE {on} {same}')
     cur.execute("SELECT set_config('work_mem', %s, true)", [saved[0]])
-    return _insert_counting(cur, table, temp, col_list, compare, json_cols, key_cols)
+    return _merge_by_conflict(cur, table, temp, col_list, compare, json_cols, key_cols)
 
 
-def _insert_counting(
+def _merge_by_conflict(
     cur: Any,
     table: str,
     temp: str,
@@ -294,7 +281,7 @@ def _insert_counting(
     json_cols: set[str],
     key_cols: Sequence[str],
 ) -> tuple[int, int]:
-    """INSERT the temp rows ON CONFLICT DO UPDATE guarded by IS DISTINCT FROM; (inserted, updated)
+    """One INSERT ... SELECT ... ON CONFLICT DO UPDATE guarded by IS DISTINCT FROM; (inserted, updated)
     counted server-side (xmax = 0 marks a fresh tuple; an unchanged row returns nothing)."""
     conflict = ", ".join(f'"{c}"' for c in key_cols)
     action = (

@@ -2,8 +2,8 @@
 
 Every ledger write bumps `broker_accounts.ledger_version` for the accounts it touched (in the same
 transaction), so a cached answer is valid exactly as long as the versions it was computed from:
-one indexed query on a handful of rows decides, and a write from any process (a Celery worker, a
-CLI import) invalidates it.
+one indexed query on a handful of rows decides (foliosync.api.hot_reads reads them per request),
+and a write from any process (a Celery worker, a CLI import) invalidates it.
 """
 
 from __future__ import annotations
@@ -12,21 +12,7 @@ import threading
 from collections import OrderedDict
 from typing import Generic, TypeVar
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from foliosync.models import BrokerAccount
-
 T = TypeVar("T")
-
-
-def ledger_versions(session: Session, user_id: int) -> tuple[tuple[int, int], ...]:
-    rows = session.execute(
-        select(BrokerAccount.id, BrokerAccount.ledger_version)
-        .where(BrokerAccount.user_id == user_id)
-        .order_by(BrokerAccount.id)
-    )
-    return tuple((int(a), int(v)) for a, v in rows)
 
 
 class VersionedCache(Generic[T]):
